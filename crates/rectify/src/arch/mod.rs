@@ -1,0 +1,102 @@
+//! Instruction-set levels and their entry points.
+//!
+//! | level | CPU features | chosen |
+//! |---|---|---|
+//! | `scalar` | the build's baseline (SSE2 on x86-64, NEON on aarch64) | always available |
+//! | `v3` | x86-64-v3: AVX, AVX2, FMA, F16C, BMI1/2, LZCNT, MOVBE | at run time, once |
+//! | `v4` | x86-64-v4: v3 + AVX-512 F/BW/CD/DQ/VL | at run time, once |
+//!
+//! Each level is a copy of the drivers in [`generic`] compiled under that level's
+//! `#[target_feature]`. The attribute sits on the entry points only; everything they call is
+//! `#[inline(always)]`, so the whole loop is generated for the level (an inner call that was
+//! not inlined would fall back to the baseline and lose the vector width).
+
+pub(crate) mod generic;
+
+use crate::element::{Element, Float};
+use crate::kernels::{Map1, Map2, Map3};
+
+/// Proof that an instruction-set level is available: only [`crate::dispatch`] makes one,
+/// after checking the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Level(crate::dispatch::Isa);
+
+impl Level {
+    /// The portable level, always available.
+    pub(crate) const SCALAR: Level = Level(crate::dispatch::Isa::Scalar);
+
+    /// # Safety
+    /// The CPU must support every feature of `isa`.
+    pub(crate) const unsafe fn new_unchecked(isa: crate::dispatch::Isa) -> Level {
+        Level(isa)
+    }
+
+    pub(crate) fn isa(self) -> crate::dispatch::Isa {
+        self.0
+    }
+}
+
+/// The one list of drivers: generates each level's entry points (with its target
+/// features) and the dispatching wrapper (one `match` on the level, outside the loop).
+macro_rules! drivers {
+    ($(fn $name:ident <$($g:ident : $b:path),*> ($($arg:ident : $ty:ty),*);)*) => {
+        #[cfg(target_arch = "x86_64")]
+        pub(crate) mod v3 {
+            use super::generic;
+            use crate::element::{Element, Float};
+            use crate::kernels::{Map1, Map2, Map3};
+            $(
+                /// # Safety
+                /// The CPU must support x86-64-v3.
+                #[target_feature(enable = "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt")]
+                pub(crate) unsafe fn $name<$($g: $b),*>($($arg: $ty),*) {
+                    generic::$name($($arg),*)
+                }
+            )*
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        pub(crate) mod v4 {
+            use super::generic;
+            use crate::element::{Element, Float};
+            use crate::kernels::{Map1, Map2, Map3};
+            $(
+                /// # Safety
+                /// The CPU must support x86-64-v4.
+                #[target_feature(enable = "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl")]
+                pub(crate) unsafe fn $name<$($g: $b),*>($($arg: $ty),*) {
+                    generic::$name($($arg),*)
+                }
+            )*
+        }
+
+        $(
+            #[inline]
+            pub(crate) fn $name<$($g: $b),*>(level: Level, $($arg: $ty),*) {
+                use crate::dispatch::Isa;
+                match level.isa() {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: a `Level` of V3 exists only after the CPU was found to have it.
+                    Isa::V3 => unsafe { v3::$name($($arg),*) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: a `Level` of V4 exists only after the CPU was found to have it.
+                    Isa::V4 => unsafe { v4::$name($($arg),*) },
+                    _ => generic::$name($($arg),*),
+                }
+            }
+        )*
+    };
+}
+
+drivers! {
+    fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]);
+    fn map1_inplace<T: Copy, K: Map1<T>>(k: &K, x: &mut [T]);
+    fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]);
+    fn map2_inplace<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &mut [T]);
+    fn map3<T: Copy, K: Map3<T>>(k: &K, a: &[T], b: &[T], c: &[T], out: &mut [T]);
+    fn pack_positive<T: Element>(x: &[T], words: &mut [u64]);
+    fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);
+    fn select_by_mask<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]);
+    fn select_by_mask_inplace<T: Element>(words: &[u64], dy: &mut [T]);
+    fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]);
+}

@@ -1,0 +1,202 @@
+//! Run-time choice of the instruction-set level: detected once, cached, overridable.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::arch::Level;
+use crate::element::DType;
+use crate::error::Error;
+
+/// An instruction-set level (see the table in the crate docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Isa {
+    /// Portable code at the build's baseline (SSE2 on x86-64).
+    Scalar,
+    /// x86-64-v3: AVX2, FMA, F16C, BMI1/2, LZCNT, MOVBE.
+    V3,
+    /// x86-64-v4: v3 plus AVX-512 F/BW/CD/DQ/VL.
+    V4,
+}
+
+impl Isa {
+    /// Every level, lowest first.
+    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::V3, Isa::V4];
+
+    /// `"scalar"`, `"v3"` or `"v4"` (the values of `RECTIFY_ISA`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::V3 => "v3",
+            Isa::V4 => "v4",
+        }
+    }
+
+    /// Parses a name as [`Isa::name`] writes it.
+    pub fn from_name(name: &str) -> Option<Isa> {
+        Isa::ALL.into_iter().find(|isa| isa.name() == name.trim().to_ascii_lowercase())
+    }
+
+    /// Whether this CPU has every feature of the level.
+    pub fn is_available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::V3 => {
+                std::is_x86_feature_detected!("avx")
+                    && std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("fma")
+                    && std::is_x86_feature_detected!("f16c")
+                    && std::is_x86_feature_detected!("bmi1")
+                    && std::is_x86_feature_detected!("bmi2")
+                    && std::is_x86_feature_detected!("lzcnt")
+                    && std::is_x86_feature_detected!("movbe")
+                    && std::is_x86_feature_detected!("popcnt")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::V4 => {
+                Isa::V3.is_available()
+                    && std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512cd")
+                    && std::is_x86_feature_detected!("avx512dq")
+                    && std::is_x86_feature_detected!("avx512vl")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The levels this CPU has, lowest first.
+    pub fn available() -> Vec<Isa> {
+        Isa::ALL.into_iter().filter(|isa| isa.is_available()).collect()
+    }
+
+    /// The best level this CPU has.
+    pub fn best_available() -> Isa {
+        *Isa::available().last().expect("scalar is always available")
+    }
+
+    pub(crate) fn level(self) -> Result<Level, Error> {
+        if self.is_available() {
+            // SAFETY: just checked that the CPU has the level's features.
+            Ok(unsafe { Level::new_unchecked(self) })
+        } else {
+            Err(Error::IsaUnavailable { isa: self.name() })
+        }
+    }
+}
+
+impl core::fmt::Display for Isa {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+const UNKNOWN: u8 = u8::MAX;
+static CHOSEN: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+thread_local! {
+    static FORCED: Cell<Option<Level>> = const { Cell::new(None) };
+}
+
+fn encode(isa: Isa) -> u8 {
+    isa as u8
+}
+
+fn decode(v: u8) -> Isa {
+    Isa::ALL[v as usize]
+}
+
+#[cold]
+fn detect() -> Isa {
+    let best = Isa::best_available();
+    let chosen = match std::env::var("RECTIFY_ISA") {
+        Ok(name) if !name.is_empty() => match Isa::from_name(&name) {
+            Some(isa) if isa.is_available() => isa,
+            Some(isa) => {
+                eprintln!("rectify: RECTIFY_ISA={name}: level {isa} is not available on this CPU; using {best}");
+                best
+            }
+            None => {
+                eprintln!("rectify: RECTIFY_ISA={name}: unknown level (expected scalar, v3 or v4); using {best}");
+                best
+            }
+        },
+        _ => best,
+    };
+    CHOSEN.store(encode(chosen), Ordering::Relaxed);
+    chosen
+}
+
+/// The process-wide level: the best the CPU has, or `RECTIFY_ISA` if it names an
+/// available one. Read once.
+fn global() -> Isa {
+    match CHOSEN.load(Ordering::Relaxed) {
+        UNKNOWN => detect(),
+        v => decode(v),
+    }
+}
+
+/// The level the kernels called from this thread use now.
+pub(crate) fn level() -> Level {
+    if let Some(level) = FORCED.with(Cell::get) {
+        return level;
+    }
+    global().level().unwrap_or(Level::SCALAR)
+}
+
+/// The instruction-set level that calls from this thread use now.
+///
+/// ```
+/// let isa = rectify::isa();
+/// assert!(isa.is_available());
+/// ```
+pub fn isa() -> Isa {
+    level().isa()
+}
+
+/// Runs `f` with the kernels of this thread (and of the worker threads its calls start)
+/// forced to `isa`. For tests and benchmarks; errors if the CPU lacks the level.
+///
+/// ```
+/// use rectify::Isa;
+/// let y = rectify::with_isa(Isa::Scalar, || {
+///     let mut y = [0.0_f32; 3];
+///     rectify::relu(&[-1.0, 0.0, 2.0], &mut y);
+///     y
+/// })?;
+/// assert_eq!(y, [0.0, 0.0, 2.0]);
+/// # Ok::<(), rectify::Error>(())
+/// ```
+pub fn with_isa<R>(isa: Isa, f: impl FnOnce() -> R) -> Result<R, Error> {
+    let level = isa.level()?;
+    Ok(with_level(level, f))
+}
+
+pub(crate) fn with_level<R>(level: Level, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Level>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FORCED.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(FORCED.with(|c| c.replace(Some(level))));
+    f()
+}
+
+/// What runs for one dtype at the current level, in words (for `rectify info`).
+pub fn kernel_path(dtype: DType) -> String {
+    let isa = isa();
+    let width = match isa {
+        Isa::Scalar => 16,
+        Isa::V3 => 32,
+        Isa::V4 => 64,
+    };
+    let how = match dtype {
+        DType::F16 => "compare/select on raw 16-bit lanes; ops that multiply widen to f32 and round once",
+        DType::BF16 => "compare/select on raw 16-bit lanes; ops that multiply widen to f32 (shift) and round once",
+        DType::F32 | DType::F64 => "compare + select (NaN kept, -0.0 to +0.0)",
+        _ => "integer max/clamp",
+    };
+    format!("{isa} ({width}-byte vectors): {how}")
+}

@@ -1,0 +1,472 @@
+//! The element types that the kernels accept, behind sealed traits.
+//!
+//! [`Element`] is every dtype that has a ReLU (`max(x, 0)`): the four float types and the
+//! integers. [`Float`] is the float types, which carry the whole family ([`crate::Ramp`],
+//! PReLU, RReLU, ...). [`Int`] is the integers, which have ReLU and the clipped variant.
+//!
+//! f16 and bf16 compute in f32 and round once (round to nearest, ties to even); the
+//! conversions used by the kernels are branch-free so that they vectorise, and they are
+//! tested against the `half` crate on every input.
+
+use core::fmt::Debug;
+use core::ops::{Add, Mul, Neg, Sub};
+
+use half::{bf16, f16};
+
+/// The dtype of an element, as a value (for reports and error messages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DType {
+    /// IEEE 754 binary16.
+    F16,
+    /// bfloat16 (the upper half of an f32).
+    BF16,
+    /// IEEE 754 binary32.
+    F32,
+    /// IEEE 754 binary64.
+    F64,
+    /// `i8`.
+    I8,
+    /// `i16`.
+    I16,
+    /// `i32`.
+    I32,
+    /// `i64`.
+    I64,
+    /// `u8`.
+    U8,
+    /// `u16`.
+    U16,
+    /// `u32`.
+    U32,
+    /// `u64`.
+    U64,
+}
+
+impl DType {
+    /// The short name used by NumPy (`"float32"`, `"int8"`, ...; `"bfloat16"` as in `ml_dtypes`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+            DType::I8 => "int8",
+            DType::I16 => "int16",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::U8 => "uint8",
+            DType::U16 => "uint16",
+            DType::U32 => "uint32",
+            DType::U64 => "uint64",
+        }
+    }
+
+    /// Size of one element in bytes.
+    pub fn size(self) -> usize {
+        match self {
+            DType::I8 | DType::U8 => 1,
+            DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
+            DType::F32 | DType::I32 | DType::U32 => 4,
+            DType::F64 | DType::I64 | DType::U64 => 8,
+        }
+    }
+}
+
+impl core::fmt::Display for DType {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+pub(crate) mod sealed {
+    use super::Compute;
+
+    /// The per-type pieces that the kernels are written with. Private: the set of types is
+    /// closed, and these methods are the kernels' business, not the user's.
+    pub trait Sealed: Copy + Send + Sync + 'static {
+        /// `max(x, 0)` with the contract's NaN and -0.0 rules, written branch-free.
+        fn relu_elem(self) -> Self;
+        /// `x > 0`, false for NaN: the ReLU backward select and the mask bit.
+        fn is_positive(self) -> bool;
+        /// The zero of the type (+0.0 for floats).
+        fn zero() -> Self;
+    }
+
+    /// Float-only pieces.
+    pub trait FloatSealed: Sealed {
+        /// The type arithmetic happens in: f32 for f16, bf16 and f32; f64 for f64.
+        type C: Compute;
+        fn widen(self) -> Self::C;
+        /// Round once, to nearest, ties to even.
+        fn narrow(c: Self::C) -> Self;
+        fn is_nan_elem(self) -> bool;
+        /// Flip the sign bit (exact, NaN included).
+        fn negate(self) -> Self;
+        /// Round a parameter to this type (a threshold or cap is a value of the dtype).
+        fn from_f64(v: f64) -> Self;
+        fn to_f64(self) -> f64;
+        fn bits(self) -> u64;
+        fn from_bits_u64(b: u64) -> Self;
+    }
+}
+
+/// The arithmetic type of a float dtype (f32 or f64). Sealed.
+pub trait Compute:
+    Copy
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Neg<Output = Self>
+    + Send
+    + Sync
+    + Debug
+    + 'static
+    + compute_sealed::Sealed
+{
+    #[doc(hidden)]
+    const ZERO: Self;
+    #[doc(hidden)]
+    fn from_f64(v: f64) -> Self;
+    #[doc(hidden)]
+    fn to_f64(self) -> f64;
+}
+
+mod compute_sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+impl Compute for f32 {
+    const ZERO: Self = 0.0;
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Compute for f64 {
+    const ZERO: Self = 0.0;
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// A type the kernels accept: `f32`, `f64`, [`half::f16`], [`half::bf16`], `i8`..`i64`,
+/// `u8`..`u64`. Sealed: the set is closed.
+pub trait Element: sealed::Sealed + Debug + PartialEq + Default {
+    /// This type's dtype.
+    const DTYPE: DType;
+}
+
+/// The float dtypes: `f32`, `f64`, [`half::f16`], [`half::bf16`]. Sealed.
+pub trait Float: Element + sealed::FloatSealed {}
+
+/// The integer dtypes: `i8`..`i64` (ReLU is `max(x, 0)`) and `u8`..`u64` (ReLU is the
+/// identity). Sealed.
+pub trait Int: Element + Ord {
+    /// The zero of the type.
+    #[doc(hidden)]
+    const ZERO: Self;
+}
+
+// ---------------------------------------------------------------------------------------
+// Branch-free conversions. Each is one select over candidates that are all computed, so
+// that LLVM turns a loop over them into vector code under any target feature set.
+// ---------------------------------------------------------------------------------------
+
+/// f16 bits to f32, exactly as `half::f16::to_f32` (a NaN gets its quiet bit set, as the
+/// F16C instruction does).
+#[inline(always)]
+pub(crate) fn f16_bits_to_f32(h: u16) -> f32 {
+    let h = h as u32;
+    let sign = (h & 0x8000) << 16;
+    let em = h & 0x7fff;
+    let normal = (em << 13) + ((127 - 15) << 23);
+    // A subnormal (or zero) is man * 2^-24, exact in f32.
+    let subnormal = ((em as i32 as f32) * f32::from_bits(0x3380_0000)).to_bits();
+    let man = em & 0x03ff;
+    let quiet = if man != 0 { 0x0040_0000 } else { 0 };
+    let inf_nan = 0x7f80_0000 | quiet | (man << 13);
+    let magnitude = if em < 0x0400 {
+        subnormal
+    } else if em >= 0x7c00 {
+        inf_nan
+    } else {
+        normal
+    };
+    f32::from_bits(magnitude | sign)
+}
+
+/// f32 to f16 bits, round to nearest, ties to even, as `half::f16::from_f32` (a NaN keeps
+/// the top of its payload and gets the quiet bit).
+#[inline(always)]
+pub(crate) fn f32_to_f16_bits(f: f32) -> u16 {
+    let x = f.to_bits();
+    let sign = (x >> 16) & 0x8000;
+    let a = x & 0x7fff_ffff;
+    let nan = 0x7e00 | ((a >> 13) & 0x03ff);
+    // Normal range: add the rounding bias (ties to even via the kept lsb); a carry out of
+    // the mantissa bumps the exponent, up to infinity for 65520 and above.
+    let normal = ((a + 0x0fff + ((a >> 13) & 1)) >> 13).wrapping_sub((127 - 15) << 10);
+    // Subnormal range: adding 0.5 lets the FPU round at the f16 subnormal spacing.
+    const HALF: u32 = 126 << 23;
+    let subnormal = (f32::from_bits(a) + f32::from_bits(HALF)).to_bits().wrapping_sub(HALF);
+    let magnitude = if a > 0x7f80_0000 {
+        nan
+    } else if a >= 0x4780_0000 {
+        0x7c00
+    } else if a >= 0x3880_0000 {
+        normal
+    } else {
+        subnormal
+    };
+    (magnitude | sign) as u16
+}
+
+/// bf16 bits to f32, as `half::bf16::to_f32` (a NaN gets its quiet bit set).
+#[inline(always)]
+pub(crate) fn bf16_bits_to_f32(h: u16) -> f32 {
+    let h = h as u32;
+    let quiet = if (h & 0x7fff) > 0x7f80 { 0x40 } else { 0 };
+    f32::from_bits((h | quiet) << 16)
+}
+
+/// f32 to bf16 bits, round to nearest, ties to even, as `half::bf16::from_f32`.
+#[inline(always)]
+pub(crate) fn f32_to_bf16_bits(f: f32) -> u16 {
+    let x = f.to_bits();
+    let nan = (x >> 16) | 0x40;
+    let rounded = (x.wrapping_add(0x7fff + ((x >> 16) & 1))) >> 16;
+    (if (x & 0x7fff_ffff) > 0x7f80_0000 { nan } else { rounded }) as u16
+}
+
+macro_rules! native_float {
+    ($t:ty, $bits:ty, $dtype:ident) => {
+        impl sealed::Sealed for $t {
+            #[inline(always)]
+            fn relu_elem(self) -> Self {
+                // `!(x <= 0)` is true for x > 0 and for NaN: one compare keeps NaN's bits
+                // and sends -0.0 to +0.0 (f32::max would map NaN to 0).
+                if !(self <= 0.0) { self } else { 0.0 }
+            }
+            #[inline(always)]
+            fn is_positive(self) -> bool {
+                self > 0.0
+            }
+            #[inline(always)]
+            fn zero() -> Self {
+                0.0
+            }
+        }
+        impl sealed::FloatSealed for $t {
+            type C = $t;
+            #[inline(always)]
+            fn widen(self) -> $t {
+                self
+            }
+            #[inline(always)]
+            fn narrow(c: $t) -> Self {
+                c
+            }
+            #[inline(always)]
+            fn is_nan_elem(self) -> bool {
+                self.is_nan()
+            }
+            #[inline(always)]
+            fn negate(self) -> Self {
+                <$t>::from_bits(self.to_bits() ^ (1 << (<$bits>::BITS - 1)))
+            }
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn bits(self) -> u64 {
+                self.to_bits() as u64
+            }
+            #[inline(always)]
+            fn from_bits_u64(b: u64) -> Self {
+                <$t>::from_bits(b as $bits)
+            }
+        }
+        impl Element for $t {
+            const DTYPE: DType = DType::$dtype;
+        }
+        impl Float for $t {}
+    };
+}
+
+native_float!(f32, u32, F32);
+native_float!(f64, u64, F64);
+
+macro_rules! half_float {
+    ($t:ty, $dtype:ident, $inf:expr, $to:ident, $from:ident) => {
+        impl sealed::Sealed for $t {
+            #[inline(always)]
+            fn relu_elem(self) -> Self {
+                // Compare and select on the raw 16 bits: keep positive values and every NaN.
+                let s = self.to_bits() as i16;
+                let keep = s > 0 || (s & 0x7fff) > $inf;
+                if keep { self } else { <$t>::from_bits(0) }
+            }
+            #[inline(always)]
+            fn is_positive(self) -> bool {
+                let s = self.to_bits() as i16;
+                s > 0 && s <= $inf
+            }
+            #[inline(always)]
+            fn zero() -> Self {
+                <$t>::from_bits(0)
+            }
+        }
+        impl sealed::FloatSealed for $t {
+            type C = f32;
+            #[inline(always)]
+            fn widen(self) -> f32 {
+                $to(self.to_bits())
+            }
+            #[inline(always)]
+            fn narrow(c: f32) -> Self {
+                <$t>::from_bits($from(c))
+            }
+            #[inline(always)]
+            fn is_nan_elem(self) -> bool {
+                (self.to_bits() & 0x7fff) > $inf
+            }
+            #[inline(always)]
+            fn negate(self) -> Self {
+                <$t>::from_bits(self.to_bits() ^ 0x8000)
+            }
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                <$t>::from_f64(v)
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                <$t>::to_f64(self)
+            }
+            #[inline(always)]
+            fn bits(self) -> u64 {
+                self.to_bits() as u64
+            }
+            #[inline(always)]
+            fn from_bits_u64(b: u64) -> Self {
+                <$t>::from_bits(b as u16)
+            }
+        }
+        impl Element for $t {
+            const DTYPE: DType = DType::$dtype;
+        }
+        impl Float for $t {}
+    };
+}
+
+half_float!(f16, F16, 0x7c00, f16_bits_to_f32, f32_to_f16_bits);
+half_float!(bf16, BF16, 0x7f80, bf16_bits_to_f32, f32_to_bf16_bits);
+
+macro_rules! signed_int {
+    ($($t:ty => $dtype:ident),*) => {$(
+        impl sealed::Sealed for $t {
+            #[inline(always)]
+            fn relu_elem(self) -> Self {
+                if self > 0 { self } else { 0 }
+            }
+            #[inline(always)]
+            fn is_positive(self) -> bool {
+                self > 0
+            }
+            #[inline(always)]
+            fn zero() -> Self {
+                0
+            }
+        }
+        impl Element for $t {
+            const DTYPE: DType = DType::$dtype;
+        }
+        impl Int for $t {
+            const ZERO: Self = 0;
+        }
+    )*};
+}
+
+macro_rules! unsigned_int {
+    ($($t:ty => $dtype:ident),*) => {$(
+        impl sealed::Sealed for $t {
+            #[inline(always)]
+            fn relu_elem(self) -> Self {
+                self
+            }
+            #[inline(always)]
+            fn is_positive(self) -> bool {
+                self > 0
+            }
+            #[inline(always)]
+            fn zero() -> Self {
+                0
+            }
+        }
+        impl Element for $t {
+            const DTYPE: DType = DType::$dtype;
+        }
+        impl Int for $t {
+            const ZERO: Self = 0;
+        }
+    )*};
+}
+
+signed_int!(i8 => I8, i16 => I16, i32 => I32, i64 => I64);
+unsigned_int!(u8 => U8, u16 => U16, u32 => U32, u64 => U64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_widening_matches_half_for_every_pattern() {
+        for b in 0..=u16::MAX {
+            let ours = f16_bits_to_f32(b).to_bits();
+            let theirs = f16::from_bits(b).to_f32().to_bits();
+            assert_eq!(ours, theirs, "f16 bits {b:#06x}");
+        }
+    }
+
+    #[test]
+    fn bf16_widening_matches_half_for_every_pattern() {
+        for b in 0..=u16::MAX {
+            let ours = bf16_bits_to_f32(b).to_bits();
+            let theirs = bf16::from_bits(b).to_f32().to_bits();
+            assert_eq!(ours, theirs, "bf16 bits {b:#06x}");
+        }
+    }
+
+    /// Every 2^32 pattern would take a while in a debug build; the exhaustive run lives in
+    /// the integration tests (release). Here a dense sample around every f16 boundary.
+    #[test]
+    fn narrowing_matches_half_on_a_dense_sample() {
+        let mut x: u32 = 0;
+        while let Some(next) = x.checked_add(4093) {
+            for b in [x, x ^ 0x8000_0000, x | 0x0fff, x & !0x1fff | 0x1000] {
+                let f = f32::from_bits(b);
+                assert_eq!(f32_to_f16_bits(f), f16::from_f32(f).to_bits(), "f32 bits {b:#010x}");
+                assert_eq!(f32_to_bf16_bits(f), bf16::from_f32(f).to_bits(), "f32 bits {b:#010x}");
+            }
+            x = next;
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! # rectify: the ReLU family, exact and fast
+//!
+//! Forward and backward of ReLU and its relatives — leaky, ReLU6 / clipped, thresholded,
+//! PReLU, RReLU, `threshold`, CReLU and the general [`Ramp`] — over slices of `f32`, `f64`,
+//! [`half::f16`], [`half::bf16`] and integers. Every path (each instruction-set level, each
+//! thread count, in place or not) gives the same bits as a one-line scalar definition of
+//! the contract below, and the tests prove it, exhaustively where the domain allows.
+//!
+//! ```
+//! let x = [-1.5_f32, -0.0, 0.0, 2.0, f32::NAN];
+//! let mut y = [0.0_f32; 5];
+//! rectify::relu(&x, &mut y);
+//! assert_eq!(&y[..4], &[0.0, 0.0, 0.0, 2.0]);
+//! assert!(y[1].is_sign_positive()); // relu(-0.0) = +0.0
+//! assert!(y[4].is_nan());           // NaN in, the same NaN out
+//!
+//! let dy = [1.0_f32; 5];
+//! let mut dx = [0.0_f32; 5];
+//! rectify::relu_backward(&x, &dy, &mut dx);
+//! assert_eq!(dx, [0.0, 0.0, 0.0, 1.0, 0.0]); // 0 at the kink, 0 for NaN
+//! ```
+//!
+//! ## The contract
+//!
+//! `Ramp { negative_slope: a, threshold: t, max_value: m }` covers the family:
+//!
+//! | input `x` | forward | backward `dx` |
+//! |---|---|---|
+//! | NaN | `x`, same bits | `+0.0` |
+//! | `x > m` | `m` | `+0.0` |
+//! | `x == m` | `m` | kink rule between 1 and 0 |
+//! | `t < x < m` | `x` | `dy` |
+//! | `x == t` | `a * (x - t)` (`+0.0` if `a == 0`) | kink rule between `a` and 1 |
+//! | `x < t` | `a * (x - t)` (`+0.0` if `a == 0`) | `a * dy` (`+0.0` if `a == 0`) |
+//!
+//! - `relu(-0.0) = +0.0`, as JAX, NumPy `maximum(x, 0)`, ONNX and burn (PyTorch eager and
+//!   TensorFlow give `-0.0`).
+//! - NaN is never swallowed by a forward op (candle's CPU ReLU, oneDNN and cuDNN have all
+//!   shipped kernels that map NaN to 0).
+//! - Backward masks **select**: a masked position is `+0.0` even when `dy` is NaN or
+//!   infinite (as PyTorch and JAX; TensorFlow and candle multiply and leak NaN).
+//! - At a kink the [`Kink`] rule decides: `Lower` (default, = PyTorch/TF/JAX), `Upper`, `Mid`.
+//! - No flush-to-zero: subnormals are ordinary numbers.
+//! - f16 and bf16 compute in f32 and round once (to nearest, ties to even). `t` and `m` are
+//!   rounded to the dtype, the slope `a` to the compute type.
+//!
+//! ## The ops
+//!
+//! | op | functions |
+//! |---|---|
+//! | ReLU | [`relu`], [`relu_inplace`], [`relu_backward`], [`relu_backward_inplace`], [`relu_backward_from_output`] |
+//! | ReLU with a 1-bit mask | [`relu_with_mask`], [`relu_inplace_with_mask`], [`relu_backward_from_mask`], [`ReluMask`] |
+//! | fused bias + ReLU | [`bias_relu`] |
+//! | leaky, ReLU6, clipped, thresholded, general | [`Ramp`]: [`Ramp::forward`], [`Ramp::backward`], [`Ramp::backward_from_output`] |
+//! | PReLU | [`prelu`], [`prelu_inplace`], [`prelu_backward`] with [`ChannelLayout`] |
+//! | RReLU | [`Rrelu`] |
+//! | threshold | [`threshold`], [`threshold_backward`] |
+//! | CReLU | [`crelu`], [`crelu_backward`] |
+//! | integers | [`relu`] for `i8..i64`, `u8..u64`; [`int::clipped_relu`] |
+//! | quantized `u8`/`i8` | [`int::quantized_relu`], [`int::quantized_relu6`] |
+//! | ndarray | [`ndarray_ext::RectifyExt`] (feature `ndarray`) |
+//!
+//! ## Errors and panics
+//!
+//! Parameters are validated when they are given: a NaN slope, `max_value <= threshold`,
+//! an empty RReLU range, a quantization scale `<= 0` are an [`Error`], never a panic
+//! later. Slices of different lengths are a bug in the caller and panic with a message
+//! naming both lengths, as `copy_from_slice` does (each function's `# Panics` says which).
+//!
+//! ## Instruction sets
+//!
+//! | level | x86-64 features | how it is chosen |
+//! |---|---|---|
+//! | `scalar` | the build's baseline (SSE2) | always available; also every non-x86 target |
+//! | `v3` | AVX2, FMA, F16C, BMI1/2, LZCNT, MOVBE (x86-64-v3) | detected at run time, once |
+//! | `v4` | v3 + AVX-512 F/BW/CD/DQ/VL (x86-64-v4) | detected at run time, once |
+//!
+//! The best level is detected on the first call and cached; `RECTIFY_ISA=scalar|v3|v4`
+//! forces one (a level the CPU lacks falls back to the best, with a warning on stderr);
+//! [`with_isa`] forces one for a closure (tests use it to run every level). [`isa`] reports
+//! the level in use and [`kernel_path`] what runs for a dtype. On aarch64 the `scalar`
+//! level is compiled with NEON (the target's baseline); it is not tested on this project's
+//! machines.
+//!
+//! ## Threads
+//!
+//! [`Par`] says how many threads a call may use; [`set_default_par`] sets the process-wide
+//! default (initially `RECTIFY_NUM_THREADS`, clamped to the cores, or one per core) and
+//! [`with_par`] overrides it for a closure. A call splits only when each thread gets at
+//! least [`par::MIN_BYTES_PER_THREAD`] of its largest array; results are bitwise identical
+//! for every thread count.
+//!
+//! ## Features
+//!
+//! - `ndarray`: the [`ndarray_ext::RectifyExt`] trait for ndarray 0.17 arrays.
+//!
+//! ## How it is tested
+//!
+//! `reference` holds the contract as one-line scalar functions with plain branches. The
+//! integration tests run every op and dtype on every level the CPU has, at every length up
+//! to `3 * 64 + 1`, every start offset up to 64, in place and out of place, every kink and
+//! several thread counts, and compare bits; every f16 and bf16 pattern goes through every
+//! op; every one of the 2^32 f32 patterns through `relu` and its backward; the edge-case
+//! table of the contract is written out bit by bit; the invariants are property tests.
+//! `RECTIFY_REQUIRE_ISA=v3` (or `v4`) makes the run fail if that level could not be tested.
+
+#![deny(missing_docs)]
+
+mod arch;
+mod dispatch;
+mod element;
+mod error;
+mod family;
+pub mod int;
+mod kernels;
+mod mask;
+#[cfg(feature = "ndarray")]
+pub mod ndarray_ext;
+mod op;
+pub mod par;
+mod prelu;
+#[doc(hidden)]
+pub mod reference;
+mod rrelu;
+mod run;
+
+pub use half::{bf16, f16};
+
+pub use dispatch::{Isa, isa, kernel_path, with_isa};
+pub use element::{Compute, DType, Element, Float, Int};
+pub use error::Error;
+pub use family::{
+    crelu, crelu_backward, relu, relu_backward, relu_backward_from_output, relu_backward_inplace, relu_inplace,
+    threshold, threshold_backward, threshold_inplace,
+};
+pub use mask::{
+    ReluMask, bias_relu, relu_backward_from_mask, relu_backward_from_mask_inplace, relu_inplace_with_mask,
+    relu_with_mask,
+};
+pub use op::{Kink, Ramp};
+pub use par::{Par, current_par, default_par, set_default_par, with_par};
+pub use prelu::{ChannelLayout, PRELU_SUM_BLOCK, prelu, prelu_backward, prelu_inplace, reference_weight_grad};
+pub use rrelu::Rrelu;

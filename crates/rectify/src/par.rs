@@ -1,0 +1,185 @@
+//! Threads: an explicit [`Par`] value with a process-wide default.
+//!
+//! Waking threads costs tens of microseconds, and one core already draws most of the
+//! memory bandwidth, so a call splits only when every thread gets at least
+//! [`MIN_BYTES_PER_THREAD`] of its largest array. Splits fall on multiples of 64 elements
+//! (whole cache lines of every dtype, whole words of a mask; 512 elements, whole cache lines
+//! of the mask, for the mask ops). Element-wise results do not depend on the split; the
+//! PReLU slope gradient sums in fixed blocks, so it does not either.
+
+use std::cell::Cell;
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How many threads a call may use.
+///
+/// ```
+/// use rectify::Par;
+/// let x = vec![-1.0_f32; 1 << 10];
+/// let mut y = vec![0.0_f32; 1 << 10];
+/// rectify::with_par(Par::Threads(2), || rectify::relu(&x, &mut y));
+/// assert!(y.iter().all(|&v| v == 0.0));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Par {
+    /// The calling thread only.
+    Seq,
+    /// Up to this many threads, the calling one included; 0 means one per available core.
+    Threads(usize),
+}
+
+impl Par {
+    /// The number of threads this value allows (at least 1).
+    pub fn threads(self) -> usize {
+        match self {
+            Par::Seq => 1,
+            Par::Threads(0) => available(),
+            Par::Threads(n) => n,
+        }
+    }
+}
+
+/// Each thread of a split call gets at least this many bytes of the call's largest array.
+/// Measured on the project's 2-core machine: below ~16 MiB per array a second thread costs
+/// more than it gains.
+pub const MIN_BYTES_PER_THREAD: usize = 8 << 20;
+
+fn available() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+const UNSET: usize = usize::MAX;
+static DEFAULT_THREADS: AtomicUsize = AtomicUsize::new(UNSET);
+
+thread_local! {
+    static OVERRIDE: Cell<Option<Par>> = const { Cell::new(None) };
+    static SPLIT_MIN: Cell<usize> = const { Cell::new(MIN_BYTES_PER_THREAD) };
+}
+
+/// The process-wide default: `RECTIFY_NUM_THREADS` (clamped to 1..=cores) if set, else one
+/// thread per core.
+pub fn default_par() -> Par {
+    let n = match DEFAULT_THREADS.load(Ordering::Relaxed) {
+        UNSET => {
+            let cores = available();
+            let n = std::env::var("RECTIFY_NUM_THREADS")
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .map_or(cores, |n| n.clamp(1, cores));
+            DEFAULT_THREADS.store(n, Ordering::Relaxed);
+            n
+        }
+        n => n,
+    };
+    if n <= 1 { Par::Seq } else { Par::Threads(n) }
+}
+
+/// Sets the process-wide default (`Threads(n)` is clamped to the number of cores).
+pub fn set_default_par(par: Par) {
+    let n = par.threads().clamp(1, available());
+    DEFAULT_THREADS.store(n, Ordering::Relaxed);
+}
+
+/// Runs `f` with calls from this thread using `par` instead of the default.
+pub fn with_par<R>(par: Par, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Par>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            OVERRIDE.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(OVERRIDE.with(|c| c.replace(Some(par))));
+    f()
+}
+
+/// The `Par` that calls from this thread use now.
+pub fn current_par() -> Par {
+    OVERRIDE.with(Cell::get).unwrap_or_else(default_par)
+}
+
+/// Runs `f` with the split threshold lowered to `bytes`, so that small inputs are split
+/// too. For tests of the threaded paths; results must not change.
+#[doc(hidden)]
+pub fn with_split_threshold<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SPLIT_MIN.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(SPLIT_MIN.with(|c| c.replace(bytes.max(1))));
+    f()
+}
+
+/// The element ranges a call of `len` elements is split into; `bytes_per_element` is the
+/// size of one element of the largest array, `grain` the multiple every split falls on.
+pub(crate) fn plan(len: usize, bytes_per_element: usize, grain: usize) -> Vec<Range<usize>> {
+    let threads = current_par().threads();
+    let min = SPLIT_MIN.with(Cell::get);
+    let by_size = len.saturating_mul(bytes_per_element) / min;
+    let k = threads.min(by_size).min(len.div_ceil(grain)).max(1);
+    if k == 1 {
+        return vec![0..len];
+    }
+    let chunk = len.div_ceil(k).div_ceil(grain) * grain;
+    (0..len).step_by(chunk).map(|start| start..(start + chunk).min(len)).collect()
+}
+
+/// Splits `s` at the ranges of a [`plan`] (which cover `0..s.len()` in order).
+pub(crate) fn split_mut<'a, T>(mut s: &'a mut [T], ranges: &[Range<usize>]) -> Vec<&'a mut [T]> {
+    let mut parts = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        let (head, tail) = s.split_at_mut(r.len());
+        parts.push(head);
+        s = tail;
+    }
+    parts
+}
+
+/// Runs `f` on every task: the first on the calling thread, the others on scoped threads.
+pub(crate) fn run<W: Send>(tasks: Vec<W>, f: impl Fn(W) + Sync) {
+    if tasks.len() <= 1 {
+        tasks.into_iter().for_each(f);
+        return;
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let mut tasks = tasks.into_iter();
+        let first = tasks.next();
+        for task in tasks {
+            scope.spawn(move || f(task));
+        }
+        if let Some(task) = first {
+            f(task);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_cover_everything_in_order_on_grain_boundaries() {
+        with_par(Par::Threads(3), || {
+            with_split_threshold(1, || {
+                for len in [0, 1, 63, 64, 65, 1000, 4097] {
+                    let ranges = plan(len, 4, 64);
+                    let mut next = 0;
+                    for r in &ranges {
+                        assert_eq!(r.start, next);
+                        assert!(r.start % 64 == 0);
+                        next = r.end;
+                    }
+                    assert_eq!(next, len);
+                    assert!(ranges.len() <= 3);
+                }
+            })
+        });
+    }
+
+    #[test]
+    fn small_inputs_stay_on_one_thread() {
+        with_par(Par::Threads(8), || assert_eq!(plan(1 << 20, 4, 64).len(), 1));
+    }
+}

@@ -1,0 +1,227 @@
+//! PReLU: a learned slope per channel.
+
+use core::mem::size_of;
+
+use crate::arch;
+use crate::dispatch;
+use crate::element::{Compute, Float};
+use crate::error::check_len;
+use crate::kernels::{Sloped, SlopedBackward, SlopedBy, SlopedByBackward};
+use crate::op::Kink;
+use crate::par::{self, split_mut};
+
+/// Where the channel axis of a PReLU input lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChannelLayout {
+    /// `[outer, C, inner]` flattened (PyTorch NCHW, channel = dim 1): element `i` is in
+    /// channel `(i / inner) % C`. `inner` is the product of the dimensions after the channel
+    /// (H * W for NCHW; 1 for `[N, C]`).
+    First {
+        /// Elements per channel per outer index.
+        inner: usize,
+    },
+    /// `[.., C]` flattened (NHWC; ONNX broadcast of a `[C]` slope): channel `i % C`.
+    Last,
+}
+
+/// Elements per block of the slope-gradient sum (rounded to whole rows). The sum of a
+/// block is taken in index order and the blocks are added in order, whatever the threads.
+pub const PRELU_SUM_BLOCK: usize = 1 << 14;
+
+/// The geometry of one PReLU call: rows of `row` elements, each `channels` runs of `run`.
+#[derive(Clone, Copy)]
+struct Shape {
+    channels: usize,
+    run: usize,
+    row: usize,
+}
+
+#[track_caller]
+fn shape(len: usize, channels: usize, layout: ChannelLayout) -> Shape {
+    assert!(channels > 0, "length mismatch: PReLU needs at least one channel slope, got 0");
+    let run = match layout {
+        ChannelLayout::First { inner } => {
+            assert!(inner > 0, "length mismatch: ChannelLayout::First needs inner >= 1, got 0");
+            inner
+        }
+        ChannelLayout::Last => 1,
+    };
+    let row = channels * run;
+    assert!(
+        len % row == 0,
+        "length mismatch: x has {len} elements, not a multiple of {channels} channels x {run} inner elements"
+    );
+    Shape { channels, run, row }
+}
+
+impl Shape {
+    fn rows_per_block(&self) -> usize {
+        (PRELU_SUM_BLOCK / self.row).max(1)
+    }
+}
+
+/// PReLU forward: `y = x > 0 ? x : weight[c] * x` (NaN kept; `+0.0` where the slope is 0),
+/// `c` the channel of the element under `layout`.
+///
+/// # Panics
+/// If `x` and `y` differ in length, `weight` is empty, or `x.len()` is not a whole number of
+/// rows of `weight.len()` channels (times `inner` for [`ChannelLayout::First`]).
+///
+/// ```
+/// use rectify::ChannelLayout;
+/// // [N=1, C=2, H*W=2]
+/// let x = [-1.0_f32, 1.0, -1.0, 1.0];
+/// let mut y = [0.0_f32; 4];
+/// rectify::prelu(&x, &[0.1, 0.2], ChannelLayout::First { inner: 2 }, &mut y);
+/// assert_eq!(y, [-0.1, 1.0, -0.2, 1.0]);
+/// ```
+#[track_caller]
+pub fn prelu<T: Float>(x: &[T], weight: &[T], layout: ChannelLayout, y: &mut [T]) {
+    check_len("x", x.len(), "y", y.len());
+    let s = shape(x.len(), weight.len(), layout);
+    let level = dispatch::level();
+    let ranges = par::plan(x.len(), size_of::<T>(), s.row);
+    let tasks: Vec<_> = split_mut(y, &ranges).into_iter().zip(&ranges).collect();
+    par::run(tasks, |(y, r)| {
+        for (x, y) in x[r.clone()].chunks_exact(s.row).zip(y.chunks_exact_mut(s.row)) {
+            if s.run == 1 {
+                arch::map2(level, &SlopedBy, x, weight, y);
+            } else {
+                for ((x, y), w) in x.chunks_exact(s.run).zip(y.chunks_exact_mut(s.run)).zip(weight) {
+                    arch::map1(level, &Sloped(w.widen()), x, y);
+                }
+            }
+        }
+    });
+}
+
+/// [`prelu`] in place.
+///
+/// # Panics
+/// As [`prelu`].
+#[track_caller]
+pub fn prelu_inplace<T: Float>(x: &mut [T], weight: &[T], layout: ChannelLayout) {
+    let s = shape(x.len(), weight.len(), layout);
+    let level = dispatch::level();
+    let ranges = par::plan(x.len(), size_of::<T>(), s.row);
+    par::run(split_mut(x, &ranges), |x| {
+        for x in x.chunks_exact_mut(s.row) {
+            if s.run == 1 {
+                // Per-element slopes: the generic in-place map over (x, w) -> x.
+                for (x, &w) in x.iter_mut().zip(weight) {
+                    *x = crate::kernels::Map2::apply(&SlopedBy, *x, w);
+                }
+            } else {
+                for (x, w) in x.chunks_exact_mut(s.run).zip(weight) {
+                    arch::map1_inplace(level, &Sloped(w.widen()), x);
+                }
+            }
+        }
+    });
+}
+
+/// PReLU backward: `dx` as the ramp backward with the channel's slope (`kink` at 0), and the
+/// slope gradient `dweight[c]`, the sum over the channel's elements with `x < 0` of
+/// `x * dy` (elements at the kink contribute 0: both one-sided derivatives with respect to
+/// the slope are 0 there). Products and sums are taken in f64, in fixed blocks of
+/// [`PRELU_SUM_BLOCK`] elements added in order, then rounded once to the dtype: the same
+/// bits for every thread count.
+///
+/// # Panics
+/// As [`prelu`], and if `dy`, `dx` or `dweight` do not match `x` and `weight`.
+///
+/// ```
+/// use rectify::{ChannelLayout, Kink};
+/// let x = [-2.0_f32, 3.0, -4.0, 5.0]; // [N=2, C=2]
+/// let dy = [1.0_f32; 4];
+/// let (mut dx, mut dw) = ([0.0_f32; 4], [0.0_f32; 2]);
+/// rectify::prelu_backward(&x, &[0.5, 0.25], ChannelLayout::Last, &dy, &mut dx, &mut dw, Kink::Lower);
+/// assert_eq!(dx, [0.5, 1.0, 0.5, 1.0]);
+/// assert_eq!(dw, [-6.0, 0.0]);
+/// ```
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn prelu_backward<T: Float>(
+    x: &[T],
+    weight: &[T],
+    layout: ChannelLayout,
+    dy: &[T],
+    dx: &mut [T],
+    dweight: &mut [T],
+    kink: Kink,
+) {
+    check_len("x", x.len(), "dy", dy.len());
+    check_len("dy", dy.len(), "dx", dx.len());
+    check_len("weight", weight.len(), "dweight", dweight.len());
+    let s = shape(x.len(), weight.len(), layout);
+    let level = dispatch::level();
+    let block = s.rows_per_block() * s.row;
+    let ranges = par::plan(x.len(), size_of::<T>(), block);
+    let mut partials: Vec<Vec<f64>> = vec![Vec::new(); ranges.len()];
+    let tasks: Vec<_> = split_mut(dx, &ranges).into_iter().zip(partials.iter_mut()).zip(&ranges).collect();
+    par::run(tasks, |((dx, partial), r)| {
+        let (x, dy) = (&x[r.clone()], &dy[r.clone()]);
+        for (x, dy) in x.chunks(block).zip(dy.chunks(block)) {
+            partial.extend(block_weight_grad(x, dy, s));
+        }
+        for ((x, dy), dx) in x.chunks_exact(s.row).zip(dy.chunks_exact(s.row)).zip(dx.chunks_exact_mut(s.row)) {
+            if s.run == 1 {
+                arch::map3(level, &SlopedByBackward(kink), x, weight, dy, dx);
+            } else {
+                let runs = x.chunks_exact(s.run).zip(dy.chunks_exact(s.run)).zip(dx.chunks_exact_mut(s.run));
+                for (((x, dy), dx), w) in runs.zip(weight) {
+                    arch::map2(level, &SlopedBackward::new(w.widen(), kink), x, dy, dx);
+                }
+            }
+        }
+    });
+    let mut total = vec![0.0_f64; s.channels];
+    for partial in &partials {
+        for block in partial.chunks_exact(s.channels) {
+            for (t, b) in total.iter_mut().zip(block) {
+                *t += b;
+            }
+        }
+    }
+    for (dw, t) in dweight.iter_mut().zip(total) {
+        *dw = T::from_f64(t);
+    }
+}
+
+/// The per-channel sums of one block (whole rows), in index order.
+fn block_weight_grad<T: Float>(x: &[T], dy: &[T], s: Shape) -> Vec<f64> {
+    let mut acc = vec![0.0_f64; s.channels];
+    for (x, dy) in x.chunks_exact(s.row).zip(dy.chunks_exact(s.row)) {
+        for (c, acc) in acc.iter_mut().enumerate() {
+            let run = c * s.run..(c + 1) * s.run;
+            for (&x, &dy) in x[run.clone()].iter().zip(&dy[run]) {
+                let xc = x.widen();
+                if xc < T::C::ZERO {
+                    *acc += xc.to_f64() * dy.widen().to_f64();
+                }
+            }
+        }
+    }
+    acc
+}
+
+/// The slope gradient by the definition, for tests: the same blocks, one thread.
+#[doc(hidden)]
+pub fn reference_weight_grad<T: Float>(x: &[T], dy: &[T], channels: usize, layout: ChannelLayout) -> Vec<f64> {
+    let s = shape(x.len(), channels, layout);
+    let block = s.rows_per_block() * s.row;
+    let mut total = vec![0.0_f64; channels];
+    for (xb, dyb) in x.chunks(block).zip(dy.chunks(block)) {
+        let mut part = vec![0.0_f64; channels];
+        for (i, (&x, &dy)) in xb.iter().zip(dyb).enumerate() {
+            let c = (i / s.run) % channels;
+            if x.widen() < T::C::ZERO {
+                part[c] += x.to_f64() * dy.to_f64();
+            }
+        }
+        for (t, p) in total.iter_mut().zip(part) {
+            *t += p;
+        }
+    }
+    total
+}
