@@ -119,7 +119,7 @@ pub(crate) fn plan(len: usize, bytes_per_element: usize, grain: usize) -> Vec<Ra
     let by_size = len.saturating_mul(bytes_per_element) / min;
     let k = threads.min(by_size).min(len.div_ceil(grain)).max(1);
     if k == 1 {
-        return vec![0..len];
+        return std::iter::once(0..len).collect();
     }
     let chunk = len.div_ceil(k).div_ceil(grain) * grain;
     (0..len).step_by(chunk).map(|start| start..(start + chunk).min(len)).collect()
