@@ -46,25 +46,39 @@ fn label(n: usize) -> String {
 
 trait BenchFloat: rectify::Float + Default {
     fn from_f32(v: f32) -> Self;
+    /// The obvious scalar ReLU a user would write.
+    fn naive_relu(self) -> Self;
 }
 impl BenchFloat for f32 {
     fn from_f32(v: f32) -> Self {
         v
+    }
+    fn naive_relu(self) -> Self {
+        if self > 0.0 { self } else { 0.0 }
     }
 }
 impl BenchFloat for f64 {
     fn from_f32(v: f32) -> Self {
         v as f64
     }
+    fn naive_relu(self) -> Self {
+        if self > 0.0 { self } else { 0.0 }
+    }
 }
 impl BenchFloat for f16 {
     fn from_f32(v: f32) -> Self {
         f16::from_f32(v)
     }
+    fn naive_relu(self) -> Self {
+        if self > f16::ZERO { self } else { f16::ZERO }
+    }
 }
 impl BenchFloat for bf16 {
     fn from_f32(v: f32) -> Self {
         bf16::from_f32(v)
+    }
+    fn naive_relu(self) -> Self {
+        if self > bf16::ZERO { self } else { bf16::ZERO }
     }
 }
 
@@ -95,39 +109,62 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Ro
     {
         let x = data::<T>(n, 1);
         let mut y = vec![T::default(); n];
-        add("copy (copy_from_slice)".into(), 2.0 * e, Box::new(move || { y.copy_from_slice(black_box(&x)); black_box(&mut y); }));
+        add(
+            "copy (copy_from_slice)".into(),
+            2.0 * e,
+            Box::new(move || {
+                y.copy_from_slice(black_box(&x));
+                black_box(&mut y);
+            }),
+        );
     }
     #[cfg(target_arch = "x86_64")]
     if Isa::V3.is_available() && size_of::<T>() * n >= 64 {
         let x = data::<T>(n, 1);
         let mut y = vec![T::default(); n];
-        add("copy (non-temporal)".into(), 2.0 * e, Box::new(move || {
-            // SAFETY: AVX2 was just detected; both slices have the same byte length.
-            unsafe { nt_copy(x.as_ptr().cast(), y.as_mut_ptr().cast(), size_of::<T>() * n) };
-            black_box(&mut y);
-        }));
+        add(
+            "copy (non-temporal)".into(),
+            2.0 * e,
+            Box::new(move || {
+                // SAFETY: AVX2 was just detected; both slices have the same byte length.
+                unsafe { nt_copy(x.as_ptr().cast(), y.as_mut_ptr().cast(), size_of::<T>() * n) };
+                black_box(&mut y);
+            }),
+        );
     }
     {
         let mut x = data::<T>(n, 2);
-        add("naive loop in place (if x > 0 {x} else {0})".into(), 2.0 * e, Box::new(move || {
-            for v in black_box(&mut x).iter_mut() {
-                *v = if rectify::Ramp::relu().eval(*v) == *v { *v } else { T::default() };
-            }
-        }));
+        add(
+            "naive loop in place (if x > 0 {x} else {0})".into(),
+            2.0 * e,
+            Box::new(move || {
+                for v in black_box(&mut x).iter_mut() {
+                    *v = v.naive_relu();
+                }
+            }),
+        );
     }
     if T::DTYPE == rectify::DType::F32 {
         let mut x = data::<f32>(n, 3);
-        add("naive loop in place (f32::max)".into(), 2.0 * e, Box::new(move || {
-            for v in black_box(&mut x).iter_mut() {
-                *v = v.max(0.0);
-            }
-        }));
+        add(
+            "naive loop in place (f32::max)".into(),
+            2.0 * e,
+            Box::new(move || {
+                for v in black_box(&mut x).iter_mut() {
+                    *v = v.max(0.0);
+                }
+            }),
+        );
         #[cfg(feature = "ndarray")]
         {
             let mut a = ndarray::Array1::from(data::<f32>(n, 4));
-            add("ndarray mapv_inplace(max)".into(), 2.0 * e, Box::new(move || {
-                black_box(&mut a).mapv_inplace(|v| v.max(0.0));
-            }));
+            add(
+                "ndarray mapv_inplace(max)".into(),
+                2.0 * e,
+                Box::new(move || {
+                    black_box(&mut a).mapv_inplace(|v| v.max(0.0));
+                }),
+            );
         }
     }
 
@@ -146,7 +183,7 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Ro
         let m = n as f64 / 8.0;
         macro_rules! row {
             ($name:expr, $bytes:expr, |$($v:ident),*| $body:expr) => {{
-                $(let mut $v = $v.clone();)*
+                $(#[allow(unused_mut)] let mut $v = $v.clone();)*
                 add(format!("{} [{l}]", $name), $bytes, with(Box::new(move || { $body; })));
             }};
         }
@@ -155,7 +192,9 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Ro
         row!("relu in place", 2.0 * e, |x| rectify::relu_inplace(black_box(&mut x)));
         row!("relu backward (x, dy -> dx)", 3.0 * e, |x, dy, y| rectify::relu_backward(&x, &dy, &mut y));
         row!("relu backward (dx over dy)", 3.0 * e, |x, dy| rectify::relu_backward_inplace(&x, &mut dy));
-        row!("relu backward from mask", 2.0 * e + m, |mask, dy, y| rectify::relu_backward_from_mask(&mask, &dy, &mut y));
+        row!("relu backward from mask", 2.0 * e + m, |mask, dy, y| rectify::relu_backward_from_mask(
+            &mask, &dy, &mut y
+        ));
         row!("relu forward with mask", 2.0 * e + m, |x, y, mask| rectify::relu_with_mask(&x, &mut y, &mut mask));
         row!("leaky 0.01 out of place", 2.0 * e, |x, y| leaky.forward(&x, &mut y));
         row!("relu6 out of place", 2.0 * e, |x, y| relu6.forward(&x, &mut y));
@@ -175,7 +214,7 @@ unsafe fn nt_copy(src: *const u8, dst: *mut u8, bytes: usize) {
     use std::arch::x86_64::*;
     let mut i = 0;
     // Peel to 32-byte alignment of the destination.
-    while i < bytes && (dst as usize + i) % 32 != 0 {
+    while i < bytes && !(dst as usize + i).is_multiple_of(32) {
         // SAFETY: i < bytes.
         unsafe { *dst.add(i) = *src.add(i) };
         i += 1;
@@ -243,7 +282,10 @@ fn main() {
                     r.samples.push(t.elapsed().as_secs_f64() / k as f64);
                 }
             }
-            let copy = rows.iter_mut().find(|r| r.name.starts_with("copy (copy")).map(|r| r.bytes / median(&mut r.samples.clone()));
+            let copy = rows
+                .iter_mut()
+                .find(|r| r.name.starts_with("copy (copy"))
+                .map(|r| r.bytes / median(&mut r.samples.clone()));
             for r in &mut rows {
                 let t = median(&mut r.samples);
                 let gbs = r.bytes / t / 1e9;

@@ -6,6 +6,7 @@
 //! nanoseconds for short slices.
 
 use core::mem::size_of;
+use std::cell::Cell;
 
 use crate::arch;
 use crate::dispatch;
@@ -14,15 +15,39 @@ use crate::par::{self, split_mut};
 
 pub(crate) const GRAIN: usize = 64;
 
+thread_local! {
+    static STREAM_MIN: Cell<usize> = const { Cell::new(arch::STREAM_MIN_BYTES) };
+}
+
+/// Whether an out-of-place output of `len` elements goes out with streaming stores.
+fn streams<T>(len: usize) -> bool {
+    len.saturating_mul(size_of::<T>()) >= STREAM_MIN.with(Cell::get)
+}
+
+/// Runs `f` with the streaming-store threshold lowered to `bytes`, so that small outputs
+/// take that path too. For tests; results must not change.
+#[doc(hidden)]
+pub fn with_stream_threshold<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STREAM_MIN.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(STREAM_MIN.with(|c| c.replace(bytes)));
+    f()
+}
+
 pub(crate) fn unary<T: Copy + Send + Sync, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
     debug_assert_eq!(x.len(), y.len());
     let level = dispatch::level();
+    let driver = if streams::<T>(y.len()) { arch::map1_stream } else { arch::map1 };
     if !par::worth_splitting(x.len(), size_of::<T>()) {
-        return arch::map1(level, k, x, y);
+        return driver(level, k, x, y);
     }
     let ranges = par::plan(x.len(), size_of::<T>(), GRAIN);
     let tasks: Vec<_> = split_mut(y, &ranges).into_iter().zip(&ranges).collect();
-    par::run(tasks, |(y, r)| arch::map1(level, k, &x[r.clone()], y));
+    par::run(tasks, |(y, r)| driver(level, k, &x[r.clone()], y));
 }
 
 pub(crate) fn unary_inplace<T: Copy + Send + Sync, K: Map1<T>>(k: &K, x: &mut [T]) {
@@ -37,12 +62,13 @@ pub(crate) fn unary_inplace<T: Copy + Send + Sync, K: Map1<T>>(k: &K, x: &mut [T
 pub(crate) fn binary<T: Copy + Send + Sync, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
     debug_assert!(a.len() == out.len() && b.len() == out.len());
     let level = dispatch::level();
+    let driver = if streams::<T>(out.len()) { arch::map2_stream } else { arch::map2 };
     if !par::worth_splitting(out.len(), size_of::<T>()) {
-        return arch::map2(level, k, a, b, out);
+        return driver(level, k, a, b, out);
     }
     let ranges = par::plan(out.len(), size_of::<T>(), GRAIN);
     let tasks: Vec<_> = split_mut(out, &ranges).into_iter().zip(&ranges).collect();
-    par::run(tasks, |(out, r)| arch::map2(level, k, &a[r.clone()], &b[r.clone()], out));
+    par::run(tasks, |(out, r)| driver(level, k, &a[r.clone()], &b[r.clone()], out));
 }
 
 pub(crate) fn binary_inplace<T: Copy + Send + Sync, K: Map2<T>>(k: &K, a: &[T], b: &mut [T]) {

@@ -12,6 +12,7 @@
 //! not inlined would fall back to the baseline and lose the vector width).
 
 pub(crate) mod generic;
+mod stream;
 
 use crate::element::{Element, Float};
 use crate::kernels::{Map1, Map2, Map3};
@@ -99,4 +100,55 @@ drivers! {
     fn select_by_mask<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]);
     fn select_by_mask_inplace<T: Element>(words: &[u64], dy: &mut [T]);
     fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]);
+}
+
+/// Outputs at least this large go out with non-temporal stores (on v3 and v4): beyond the
+/// 32 MiB last-level cache of the project's machines, where regular stores pay a
+/// read-for-ownership of every destination line.
+pub(crate) const STREAM_MIN_BYTES: usize = 32 << 20;
+
+macro_rules! stream_entry {
+    ($name:ident, $features:literal, $inner:ident <$($g:ident : $b:path),*> ($($arg:ident : $ty:ty),*)) => {
+        /// # Safety
+        /// The CPU must support this level.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name<$($g: $b),*>($($arg: $ty),*) {
+            // SAFETY: this level includes AVX.
+            unsafe { stream::$inner($($arg),*) }
+        }
+    };
+}
+
+stream_entry!(map1_stream_v3, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt", map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]));
+stream_entry!(map1_stream_v4, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl", map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]));
+stream_entry!(map2_stream_v3, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt", map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]));
+stream_entry!(map2_stream_v4, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl", map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]));
+
+/// [`map1`] with non-temporal stores where the level has them.
+pub(crate) fn map1_stream<T: Copy, K: Map1<T>>(level: Level, k: &K, x: &[T], y: &mut [T]) {
+    use crate::dispatch::Isa;
+    match level.isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a `Level` of V3 exists only after the CPU was found to have it.
+        Isa::V3 => unsafe { map1_stream_v3(k, x, y) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a `Level` of V4 exists only after the CPU was found to have it.
+        Isa::V4 => unsafe { map1_stream_v4(k, x, y) },
+        _ => map1(level, k, x, y),
+    }
+}
+
+/// [`map2`] with non-temporal stores where the level has them.
+pub(crate) fn map2_stream<T: Copy, K: Map2<T>>(level: Level, k: &K, a: &[T], b: &[T], out: &mut [T]) {
+    use crate::dispatch::Isa;
+    match level.isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a `Level` of V3 exists only after the CPU was found to have it.
+        Isa::V3 => unsafe { map2_stream_v3(k, a, b, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a `Level` of V4 exists only after the CPU was found to have it.
+        Isa::V4 => unsafe { map2_stream_v4(k, a, b, out) },
+        _ => map2(level, k, a, b, out),
+    }
 }

@@ -574,3 +574,57 @@ fn quantized_relu_and_relu6_on_every_input() {
     assert!(quantized_relu(&[0u8], &mut [0u8], QuantParams::new(0.1, 300).unwrap()).is_err());
     assert!(quantized_relu6(&[0i8], &mut [0i8], QuantParams::new(0.1, -129).unwrap()).is_err());
 }
+
+/// Large out-of-place outputs go through a buffer and streaming stores; force that path on
+/// lengths around its block size (4 KiB) and misaligned starts.
+fn streaming<T: Bits>() {
+    let xs = pool::<T>(0.5, 4.0, 51);
+    let dys = dy_pool::<T>();
+    let block = 4096 / size_of::<T>();
+    let mut rng = Rng(52);
+    let n_max = 3 * block + 40;
+    let src_x: Vec<T> = (0..n_max).map(|_| xs[rng.below(xs.len())]).collect();
+    let src_dy: Vec<T> = (0..n_max).map(|_| dys[rng.below(dys.len())]).collect();
+    let ramp = Ramp::new(0.1, 0.5, 4.0).unwrap();
+    rectify::with_stream_threshold(0, || {
+        on_every_level(&[Par::Seq, Par::Threads(2)], |isa, par| {
+            for len in [1, 31, block - 1, block, block + 1, 2 * block + 17, 3 * block] {
+                for off in [0usize, 1, 3, 8, 15] {
+                    let x = &src_x[off..off + len];
+                    let dy = &src_dy[off..off + len];
+                    let what = || format!("streaming {:?} on {isa} {par:?} len {len} off {off}", T::DTYPE);
+                    let mut y = vec![T::from_u64(0); len + 16];
+                    let y = &mut y[off % 7..off % 7 + len];
+                    ramp.forward(x, y);
+                    assert_bits_eq(y, &x.iter().map(|&v| r::ramp(&ramp, v)).collect::<Vec<_>>(), &what);
+                    rectify::relu(x, y);
+                    assert_bits_eq(y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &what);
+                    ramp.backward(x, dy, y, Kink::Mid);
+                    let want: Vec<T> =
+                        x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward(&ramp, v, g, Kink::Mid)).collect();
+                    assert_bits_eq(y, &want, &what);
+                }
+            }
+        })
+    });
+}
+
+#[test]
+fn streaming_stores_f32() {
+    streaming::<f32>();
+}
+
+#[test]
+fn streaming_stores_f64() {
+    streaming::<f64>();
+}
+
+#[test]
+fn streaming_stores_f16() {
+    streaming::<f16>();
+}
+
+#[test]
+fn streaming_stores_bf16() {
+    streaming::<bf16>();
+}
