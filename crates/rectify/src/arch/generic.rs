@@ -58,17 +58,20 @@ pub(crate) fn pack_positive<T: Element>(x: &[T], words: &mut [u64]) {
 
 #[inline(always)]
 fn pack_word<T: Element>(chunk: &[T]) -> u64 {
-    // Two 32-bit halves: LLVM turns each into compares and a movemask.
-    let mut lo = 0u32;
-    let mut hi = 0u32;
-    let (a, b) = chunk.split_at(chunk.len().min(32));
-    for (i, x) in a.iter().enumerate() {
-        lo |= (x.is_positive() as u32) << i;
+    if let Ok(chunk) = <&[T; 64]>::try_from(chunk) {
+        // Whole word: eight lanes at a time, each lane with a constant bit, which LLVM
+        // turns into a vector compare, a mask with [1, 2, .., 128] and a horizontal or.
+        let mut w = 0u64;
+        for (j, eight) in chunk.chunks_exact(8).enumerate() {
+            let mut byte = 0u64;
+            for (k, x) in eight.iter().enumerate() {
+                byte |= (x.is_positive() as u64) << k;
+            }
+            w |= byte << (8 * j);
+        }
+        return w;
     }
-    for (i, x) in b.iter().enumerate() {
-        hi |= (x.is_positive() as u32) << i;
-    }
-    lo as u64 | (hi as u64) << 32
+    chunk.iter().enumerate().fold(0u64, |w, (i, x)| w | (x.is_positive() as u64) << i)
 }
 
 /// ReLU forward writing y and the mask in one pass.
@@ -82,17 +85,34 @@ pub(crate) fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]
 #[inline(always)]
 pub(crate) fn select_by_mask<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]) {
     for ((dx, dy), &w) in dx.chunks_mut(64).zip(dy.chunks(64)).zip(words) {
-        for (i, (dx, &dy)) in dx.iter_mut().zip(dy).enumerate() {
-            *dx = if (w >> i) & 1 != 0 { dy } else { T::zero() };
-        }
+        select_word(w, dy, dx);
     }
 }
 
 #[inline(always)]
 pub(crate) fn select_by_mask_inplace<T: Element>(words: &[u64], dy: &mut [T]) {
     for (dy, &w) in dy.chunks_mut(64).zip(words) {
-        for (i, dy) in dy.iter_mut().enumerate() {
-            *dy = if (w >> i) & 1 != 0 { *dy } else { T::zero() };
+        let mut g = [T::zero(); 64];
+        let g = &mut g[..dy.len()];
+        g.copy_from_slice(dy);
+        select_word(w, g, dy);
+    }
+}
+
+#[inline(always)]
+fn select_word<T: Element>(w: u64, dy: &[T], dx: &mut [T]) {
+    if dx.len() == 64 && dy.len() == 64 {
+        // Whole word: a byte of the mask per eight lanes, each lane testing a constant bit
+        // (a broadcast, an and and a compare per vector).
+        for (j, (dx, dy)) in dx.chunks_exact_mut(8).zip(dy.chunks_exact(8)).enumerate() {
+            let byte = (w >> (8 * j)) as u32 & 0xff;
+            for (k, (dx, &dy)) in dx.iter_mut().zip(dy).enumerate() {
+                *dx = if byte & (1 << k) != 0 { dy } else { T::zero() };
+            }
+        }
+    } else {
+        for (i, (dx, &dy)) in dx.iter_mut().zip(dy).enumerate() {
+            *dx = if (w >> i) & 1 != 0 { dy } else { T::zero() };
         }
     }
 }

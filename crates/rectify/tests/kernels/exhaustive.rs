@@ -54,6 +54,38 @@ fn all_16_bit_patterns<T: Bits>() {
             rectify::prelu(&x, &wt, rectify::ChannelLayout::Last, &mut y);
             assert_bits_eq(&y, &x.iter().map(|&v| r::prelu(wt[0], v)).collect::<Vec<_>>(), &|| what("prelu"));
         }
+        for &dy in &dys {
+            let g = vec![dy; n];
+            rectify::threshold_backward(&x, 0.5, &g, &mut y).unwrap();
+            let want: Vec<T> = x.iter().map(|&v| r::threshold_backward(0.5, v, dy)).collect();
+            assert_bits_eq(&y, &want, &|| format!("{} dy={dy:?}", what("threshold_backward")));
+            // CReLU backward: rows of 256 with dy_pos = dy and dy_neg = -dy, so both halves show.
+            let neg = T::from_u64(dy.to_u64() ^ (1 << (T::BITS - 1)));
+            let g2: Vec<T> = (0..2 * n).map(|i| if (i / 256) % 2 == 0 { dy } else { neg }).collect();
+            rectify::crelu_backward(&x, 256, &g2, &mut y);
+            let want: Vec<T> = x.iter().map(|&v| r::crelu_backward(v, dy, neg)).collect();
+            assert_bits_eq(&y, &want, &|| format!("{} dy={dy:?}", what("crelu_backward")));
+            for kink in [Kink::Lower, Kink::Upper, Kink::Mid] {
+                for w in [0.25, -0.5, 0.0, 1.0, 3.0] {
+                    let wt = [T::from_f64_lossy(w)];
+                    let mut dw = [T::from_u64(0)];
+                    rectify::prelu_backward(&x, &wt, rectify::ChannelLayout::Last, &g, &mut y, &mut dw, kink);
+                    let want: Vec<T> = x.iter().map(|&v| r::prelu_backward(wt[0], v, dy, kink)).collect();
+                    assert_bits_eq(&y, &want, &|| format!("{} w={w} dy={dy:?} {kink:?}", what("prelu_backward")));
+                    let want_dw = rectify::reference_weight_grad(&x, &g, 1, rectify::ChannelLayout::Last);
+                    assert_eq!(dw[0].to_u64(), T::from_f64_lossy(want_dw[0]).to_u64(), "{}", what("prelu dweight"));
+                }
+                let rrelu = rectify::Rrelu::new(0.1, 0.4).unwrap();
+                let mut slopes = vec![T::from_u64(0); n];
+                rrelu.forward_train(&x, &mut y, &mut slopes, 7);
+                let want: Vec<T> = (0..n).map(|i| r::rrelu_train(0.1, 0.4, 7, i as u64, x[i])).collect();
+                assert_bits_eq(&y, &want, &|| what("rrelu train"));
+                rrelu.backward_train(&x, &slopes, &g, &mut y, kink);
+                let want: Vec<T> =
+                    (0..n).map(|i| r::rrelu_train_backward(0.1, 0.4, 7, i as u64, x[i], dy, kink)).collect();
+                assert_bits_eq(&y, &want, &|| format!("{} dy={dy:?} {kink:?}", what("rrelu train backward")));
+            }
+        }
         let mask = ReluMask::from_input(&x);
         let g = vec![T::from_f64_lossy(1.0); n];
         rectify::relu_backward_from_mask(&mask, &g, &mut y);

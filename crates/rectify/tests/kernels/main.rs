@@ -7,5 +7,7 @@
 mod common;
 mod edge;
 mod exhaustive;
+#[cfg(feature = "ndarray")]
+mod ndarray_ext;
 mod props;
 mod sweep;
