@@ -250,9 +250,32 @@ fn main() {
     let dtypes = value("--dtypes").unwrap_or_else(|| "f32,f64,f16,bf16".into());
     let levels = Isa::available();
 
-    println!("# rectify throughput, GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds");
-    println!("# levels available: {:?}; one thread", levels.iter().map(|l| l.name()).collect::<Vec<_>>());
-    println!("{:<10} {:<52} {:>10} {:>8} {:>10}", "group", "row", "GB/s", "x copy", "ns/call");
+    let markdown = flag("--markdown");
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let level_names: Vec<&str> = levels.iter().map(|l| l.name()).collect();
+    if markdown {
+        println!("Machine: {cpu}, {cores} cores; levels available: {level_names:?}; one thread.");
+        println!(
+            "GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds; `x copy` = ratio to `copy_from_slice` of the same bytes in the same run."
+        );
+        println!();
+        println!("| size | row | GB/s | x copy | ns/call |");
+        println!("|---|---|---:|---:|---:|");
+    } else {
+        println!(
+            "# rectify throughput on {cpu} ({cores} cores), GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds"
+        );
+        println!("# levels available: {level_names:?}; one thread");
+        println!("{:<10} {:<52} {:>10} {:>8} {:>10}", "group", "row", "GB/s", "x copy", "ns/call");
+    }
     for &n in &sizes {
         for dtype in dtypes.split(',') {
             let mut rows = Vec::new();
@@ -290,7 +313,11 @@ fn main() {
                 let t = median(&mut r.samples);
                 let gbs = r.bytes / t / 1e9;
                 let ratio = copy.map_or(f64::NAN, |c| r.bytes / t / c);
-                println!("{:<10} {:<52} {:>10.1} {:>8.2} {:>10.1}", r.group, r.name, gbs, ratio, t * 1e9);
+                if markdown {
+                    println!("| {} | {} | {gbs:.1} | {ratio:.2} | {:.0} |", r.group, r.name, t * 1e9);
+                } else {
+                    println!("{:<10} {:<52} {:>10.1} {:>8.2} {:>10.1}", r.group, r.name, gbs, ratio, t * 1e9);
+                }
             }
         }
     }
@@ -302,5 +329,9 @@ fn main() {
     for _ in 0..k {
         rectify::relu(black_box(&x), black_box(&mut y));
     }
-    println!("per-call: relu on 16 f32 takes {:.1} ns", t.elapsed().as_secs_f64() / k as f64 * 1e9);
+    let per_call = t.elapsed().as_secs_f64() / k as f64 * 1e9;
+    if markdown {
+        println!();
+    }
+    println!("Per-call cost: `relu` on 16 f32 takes {per_call:.1} ns.");
 }
