@@ -74,11 +74,15 @@ fn pack_word<T: Element>(chunk: &[T]) -> u64 {
     chunk.iter().enumerate().fold(0u64, |w, (i, x)| w | (x.is_positive() as u64) << i)
 }
 
-/// ReLU forward writing y and the mask in one pass.
+/// ReLU forward writing y and the mask in one pass over memory: blocks of 512 elements
+/// (2 KiB of f32) are computed and then packed while they are still in L1.
 #[inline(always)]
 pub(crate) fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]) {
-    map1(&crate::kernels::Relu, x, y);
-    pack_positive(x, words);
+    const BLOCK: usize = 512;
+    for ((x, y), words) in x.chunks(BLOCK).zip(y.chunks_mut(BLOCK)).zip(words.chunks_mut(BLOCK / 64)) {
+        map1(&crate::kernels::Relu, x, y);
+        pack_positive(x, words);
+    }
 }
 
 /// `dx = bit ? dy : +0.0`.
