@@ -91,6 +91,24 @@ pub(crate) mod sealed {
         fn is_positive(self) -> bool;
         /// The zero of the type (+0.0 for floats).
         fn zero() -> Self;
+
+        /// One mask word (bit i: `chunk[i] > 0`) with AVX2.
+        ///
+        /// # Safety
+        /// x86-64-v3 must be available.
+        #[inline(always)]
+        unsafe fn pack_word_v3(chunk: &[Self; 64]) -> u64 {
+            crate::arch::generic::pack_word(chunk)
+        }
+
+        /// `dx[i] = bit i of w ? dy[i] : zero` with AVX2.
+        ///
+        /// # Safety
+        /// x86-64-v3 must be available.
+        #[inline(always)]
+        unsafe fn select_word_v3(w: u64, dy: &[Self; 64], dx: &mut [Self; 64]) {
+            crate::arch::generic::select_word(w, dy, dx)
+        }
     }
 
     /// Float-only pieces.
@@ -253,8 +271,21 @@ pub(crate) fn f32_to_bf16_bits(f: f32) -> u16 {
 }
 
 macro_rules! native_float {
-    ($t:ty, $bits:ty, $dtype:ident) => {
+    ($t:ty, $bits:ty, $dtype:ident, $pack:ident, $select:ident) => {
         impl sealed::Sealed for $t {
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn pack_word_v3(chunk: &[Self; 64]) -> u64 {
+                // SAFETY: the caller guarantees x86-64-v3, which includes AVX2.
+                unsafe { crate::arch::avx2::$pack(chunk) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn select_word_v3(w: u64, dy: &[Self; 64], dx: &mut [Self; 64]) {
+                // SAFETY: x86-64-v3 (caller); the lanes are of this type's size, and +0.0
+                // is all-zero bits.
+                unsafe { crate::arch::avx2::$select(w, dy, dx) }
+            }
             #[inline(always)]
             fn relu_elem(self) -> Self {
                 // `!(x <= 0)` is true for x > 0 and for NaN: one compare keeps NaN's bits
@@ -313,12 +344,24 @@ macro_rules! native_float {
     };
 }
 
-native_float!(f32, u32, F32);
-native_float!(f64, u64, F64);
+native_float!(f32, u32, F32, pack_word_f32, select_word_32);
+native_float!(f64, u64, F64, pack_word_f64, select_word_64);
 
 macro_rules! half_float {
     ($t:ty, $dtype:ident, $inf:expr, $to:ident, $from:ident) => {
         impl sealed::Sealed for $t {
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn pack_word_v3(chunk: &[Self; 64]) -> u64 {
+                // SAFETY: the caller guarantees x86-64-v3 (AVX2 and BMI2); 2-byte lanes.
+                unsafe { crate::arch::avx2::pack_word_16(chunk, $inf) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn select_word_v3(w: u64, dy: &[Self; 64], dx: &mut [Self; 64]) {
+                // SAFETY: x86-64-v3 (caller); 2-byte lanes; +0.0 is all-zero bits.
+                unsafe { crate::arch::avx2::select_word_16(w, dy, dx) }
+            }
             #[inline(always)]
             fn relu_elem(self) -> Self {
                 // Compare and select on the raw 16 bits: keep positive values and every NaN.
