@@ -101,6 +101,24 @@ pub(crate) mod sealed {
             crate::arch::generic::pack_word(chunk)
         }
 
+        /// `x = relu(x)` in place with AVX2.
+        ///
+        /// # Safety
+        /// x86-64-v3 must be available.
+        #[inline(always)]
+        unsafe fn relu_inplace_v3(x: &mut [Self]) {
+            crate::arch::generic::map1_inplace(&crate::kernels::Relu, x)
+        }
+
+        /// `dy = x > 0 ? dy : zero` in place with AVX2.
+        ///
+        /// # Safety
+        /// x86-64-v3 must be available.
+        #[inline(always)]
+        unsafe fn relu_backward_inplace_v3(x: &[Self], dy: &mut [Self]) {
+            crate::arch::generic::map2_inplace(&crate::kernels::ReluBackward, x, dy)
+        }
+
         /// `dx[i] = bit i of w ? dy[i] : zero` with AVX2.
         ///
         /// # Safety
@@ -271,8 +289,20 @@ pub(crate) fn f32_to_bf16_bits(f: f32) -> u16 {
 }
 
 macro_rules! native_float {
-    ($t:ty, $bits:ty, $dtype:ident, $pack:ident, $select:ident) => {
+    ($t:ty, $bits:ty, $dtype:ident, $pack:ident, $select:ident, $relu_inplace:ident, $relu_backward_inplace:ident) => {
         impl sealed::Sealed for $t {
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn relu_inplace_v3(x: &mut [Self]) {
+                // SAFETY: the caller guarantees x86-64-v3, which includes AVX2.
+                unsafe { crate::arch::avx2::$relu_inplace(x) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn relu_backward_inplace_v3(x: &[Self], dy: &mut [Self]) {
+                // SAFETY: the caller guarantees x86-64-v3, which includes AVX2.
+                unsafe { crate::arch::avx2::$relu_backward_inplace(x, dy) }
+            }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
             unsafe fn pack_word_v3(chunk: &[Self; 64]) -> u64 {
@@ -344,8 +374,8 @@ macro_rules! native_float {
     };
 }
 
-native_float!(f32, u32, F32, pack_word_f32, select_word_32);
-native_float!(f64, u64, F64, pack_word_f64, select_word_64);
+native_float!(f32, u32, F32, pack_word_f32, select_word_32, relu_inplace_f32, relu_backward_inplace_f32);
+native_float!(f64, u64, F64, pack_word_f64, select_word_64, relu_inplace_f64, relu_backward_inplace_f64);
 
 macro_rules! half_float {
     ($t:ty, $dtype:ident, $inf:expr, $to:ident, $from:ident) => {

@@ -42,7 +42,7 @@ pub fn relu<T: Element>(x: &[T], y: &mut [T]) {
 /// assert!(x[2].is_nan());
 /// ```
 pub fn relu_inplace<T: Element>(x: &mut [T]) {
-    run::unary_inplace(&Relu, x);
+    run::relu_inplace(x);
 }
 
 /// ReLU backward from the input, [`Kink::Lower`]: `dx = x > 0 ? dy : +0.0`. A masked
@@ -79,7 +79,7 @@ pub fn relu_backward<T: Element>(x: &[T], dy: &[T], dx: &mut [T]) {
 #[track_caller]
 pub fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
     check_len("x", x.len(), "dy", dy.len());
-    run::binary_inplace(&ReluBackward, x, dy);
+    run::relu_backward_inplace(x, dy);
 }
 
 /// ReLU backward from the output `y = relu(x)`: the same bits as from the input, since
@@ -139,7 +139,7 @@ impl Ramp {
     /// ```
     pub fn forward_inplace<T: Float>(&self, x: &mut [T]) {
         if self.is_relu() {
-            run::unary_inplace(&Relu, x);
+            run::relu_inplace(x);
         } else {
             run::unary_inplace(&RampForward(self.params::<T>()), x);
         }
@@ -188,7 +188,7 @@ impl Ramp {
     pub fn backward_inplace<T: Float>(&self, x: &[T], dy: &mut [T], kink: Kink) {
         check_len("x", x.len(), "dy", dy.len());
         if self.is_relu() && kink == Kink::Lower {
-            run::binary_inplace(&ReluBackward, x, dy);
+            run::relu_backward_inplace(x, dy);
         } else {
             run::binary_inplace(&RampBackward::new(self.params::<T>(), kink), x, dy);
         }

@@ -3,7 +3,8 @@
 //! instruction-set level, where LLVM turns the selects into vector compares and blends;
 //! the tests compare every one of them with [`crate::reference`] on every level.
 
-use crate::element::{Compute, Element, Float, Int};
+use crate::element::sealed::Sealed;
+use crate::element::{Compute, Float, Int};
 use crate::op::{Kink, KinkFactor, RampParams};
 
 /// An element-wise op of one input.
@@ -24,7 +25,7 @@ pub(crate) trait Map3<T>: Sync {
 /// `max(x, 0)` with NaN kept and -0.0 sent to +0.0.
 pub(crate) struct Relu;
 
-impl<T: Element> Map1<T> for Relu {
+impl<T: Sealed> Map1<T> for Relu {
     #[inline(always)]
     fn apply(&self, x: T) -> T {
         x.relu_elem()
@@ -34,7 +35,7 @@ impl<T: Element> Map1<T> for Relu {
 /// `x > 0 ? dy : +0.0` (the lower kink).
 pub(crate) struct ReluBackward;
 
-impl<T: Element> Map2<T> for ReluBackward {
+impl<T: Sealed> Map2<T> for ReluBackward {
     #[inline(always)]
     fn apply(&self, x: T, dy: T) -> T {
         if x.is_positive() { dy } else { T::zero() }

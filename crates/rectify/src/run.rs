@@ -10,6 +10,7 @@ use std::cell::Cell;
 
 use crate::arch;
 use crate::dispatch;
+use crate::element::Element;
 use crate::kernels::{Map1, Map2, Map3};
 use crate::par::{self, split_mut};
 
@@ -90,4 +91,23 @@ pub(crate) fn ternary<T: Copy + Send + Sync, K: Map3<T>>(k: &K, a: &[T], b: &[T]
     let ranges = par::plan(out.len(), size_of::<T>(), GRAIN);
     let tasks: Vec<_> = split_mut(out, &ranges).into_iter().zip(&ranges).collect();
     par::run(tasks, |(out, r)| arch::map3(level, k, &a[r.clone()], &b[r.clone()], &c[r.clone()], out));
+}
+
+pub(crate) fn relu_inplace<T: Element>(x: &mut [T]) {
+    let level = dispatch::level();
+    if !par::worth_splitting(x.len(), size_of::<T>()) {
+        return arch::relu_inplace(level, x);
+    }
+    let ranges = par::plan(x.len(), size_of::<T>(), GRAIN);
+    par::run(split_mut(x, &ranges), |x| arch::relu_inplace(level, x));
+}
+
+pub(crate) fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
+    let level = dispatch::level();
+    if !par::worth_splitting(dy.len(), size_of::<T>()) {
+        return arch::relu_backward_inplace(level, x, dy);
+    }
+    let ranges = par::plan(dy.len(), size_of::<T>(), GRAIN);
+    let tasks: Vec<_> = split_mut(dy, &ranges).into_iter().zip(&ranges).collect();
+    par::run(tasks, |(dy, r)| arch::relu_backward_inplace(level, &x[r.clone()], dy));
 }

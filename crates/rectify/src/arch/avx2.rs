@@ -125,3 +125,85 @@ pub(crate) unsafe fn select_word_16<T: Copy>(w: u64, dy: &[T; 64], dx: &mut [T; 
         }
     }
 }
+
+/// `x = relu(x)` in place for f32: `x & (x > 0 or NaN)`, one compare and one and per vector,
+/// every store a plain one.
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+pub(crate) unsafe fn relu_inplace_f32(x: &mut [f32]) {
+    let mut chunks = x.chunks_exact_mut(8);
+    for c in &mut chunks {
+        // SAFETY: AVX2 (caller); `c` holds 8 f32. NLE_UQ is true for x > 0 and for NaN.
+        unsafe {
+            let v = _mm256_loadu_ps(c.as_ptr());
+            let keep = _mm256_cmp_ps::<_CMP_NLE_UQ>(v, _mm256_setzero_ps());
+            _mm256_storeu_ps(c.as_mut_ptr(), _mm256_and_ps(v, keep));
+        }
+    }
+    for v in chunks.into_remainder() {
+        *v = crate::element::sealed::Sealed::relu_elem(*v);
+    }
+}
+
+/// `dy = x > 0 ? dy : +0.0` in place for f32.
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+pub(crate) unsafe fn relu_backward_inplace_f32(x: &[f32], dy: &mut [f32]) {
+    let mut chunks = dy.chunks_exact_mut(8);
+    let mut xs = x.chunks_exact(8);
+    for (g, x) in (&mut chunks).zip(&mut xs) {
+        // SAFETY: AVX2 (caller); both chunks hold 8 f32. GT_OQ is false for NaN.
+        unsafe {
+            let keep = _mm256_cmp_ps::<_CMP_GT_OQ>(_mm256_loadu_ps(x.as_ptr()), _mm256_setzero_ps());
+            _mm256_storeu_ps(g.as_mut_ptr(), _mm256_and_ps(_mm256_loadu_ps(g.as_ptr()), keep));
+        }
+    }
+    for (g, &x) in chunks.into_remainder().iter_mut().zip(xs.remainder()) {
+        *g = if x > 0.0 { *g } else { 0.0 };
+    }
+}
+
+/// `x = relu(x)` in place for f64: `x & (x > 0 or NaN)`, one compare and one and per vector,
+/// every store a plain one.
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+pub(crate) unsafe fn relu_inplace_f64(x: &mut [f64]) {
+    let mut chunks = x.chunks_exact_mut(4);
+    for c in &mut chunks {
+        // SAFETY: AVX2 (caller); `c` holds 4 f64. NLE_UQ is true for x > 0 and for NaN.
+        unsafe {
+            let v = _mm256_loadu_pd(c.as_ptr());
+            let keep = _mm256_cmp_pd::<_CMP_NLE_UQ>(v, _mm256_setzero_pd());
+            _mm256_storeu_pd(c.as_mut_ptr(), _mm256_and_pd(v, keep));
+        }
+    }
+    for v in chunks.into_remainder() {
+        *v = crate::element::sealed::Sealed::relu_elem(*v);
+    }
+}
+
+/// `dy = x > 0 ? dy : +0.0` in place for f64.
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+pub(crate) unsafe fn relu_backward_inplace_f64(x: &[f64], dy: &mut [f64]) {
+    let mut chunks = dy.chunks_exact_mut(4);
+    let mut xs = x.chunks_exact(4);
+    for (g, x) in (&mut chunks).zip(&mut xs) {
+        // SAFETY: AVX2 (caller); both chunks hold 8 f64. GT_OQ is false for NaN.
+        unsafe {
+            let keep = _mm256_cmp_pd::<_CMP_GT_OQ>(_mm256_loadu_pd(x.as_ptr()), _mm256_setzero_pd());
+            _mm256_storeu_pd(g.as_mut_ptr(), _mm256_and_pd(_mm256_loadu_pd(g.as_ptr()), keep));
+        }
+    }
+    for (g, &x) in chunks.into_remainder().iter_mut().zip(xs.remainder()) {
+        *g = if x > 0.0 { *g } else { 0.0 };
+    }
+}

@@ -135,11 +135,27 @@ pub(crate) fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]) {
     }
 }
 
-/// The mask drivers for x86-64-v3 and up: whole words go through the element type's AVX2
-/// hook, partial words through the portable code.
-pub(crate) mod v3_mask {
+/// Drivers with explicit AVX2 bodies for x86-64-v3 and up, through the element type's
+/// hooks: the mask (whole words; partial words take the portable code) and ReLU in place.
+pub(crate) mod x86 {
     use super::{map1, pack_word, select_word};
     use crate::element::Element;
+
+    /// # Safety
+    /// x86-64-v3 must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn relu_inplace<T: Element>(x: &mut [T]) {
+        // SAFETY: forwarded from the caller.
+        unsafe { T::relu_inplace_v3(x) }
+    }
+
+    /// # Safety
+    /// x86-64-v3 must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
+        // SAFETY: forwarded from the caller.
+        unsafe { T::relu_backward_inplace_v3(x, dy) }
+    }
 
     /// # Safety
     /// x86-64-v3 must be available.
@@ -199,4 +215,16 @@ pub(crate) mod v3_mask {
             }
         }
     }
+}
+
+/// ReLU in place (the portable level; v3 and up have explicit bodies in [`x86`]).
+#[inline(always)]
+pub(crate) fn relu_inplace<T: Element>(x: &mut [T]) {
+    map1_inplace(&crate::kernels::Relu, x)
+}
+
+/// ReLU backward writing dx over dy (the portable level).
+#[inline(always)]
+pub(crate) fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
+    map2_inplace(&crate::kernels::ReluBackward, x, dy)
 }

@@ -42,7 +42,7 @@ impl Level {
 /// The one list of drivers: generates each level's entry points (with its target
 /// features) and the dispatching wrapper (one `match` on the level, outside the loop).
 /// Drivers listed under `x86_bodies` use the explicit AVX2 bodies of
-/// [`generic::v3_mask`] on v3 and v4 (AVX2 instructions are part of v4 too).
+/// [`generic::x86`] on v3 and v4 (AVX2 instructions are part of v4 too).
 macro_rules! drivers {
     (
         portable { $(fn $name:ident <$($g:ident : $b:path),*> ($($arg:ident : $ty:ty),*);)* }
@@ -80,7 +80,7 @@ macro_rules! drivers {
                 #[target_feature(enable = $features)]
                 pub(crate) unsafe fn $mname<$($mg: $mb),*>($($marg: $mty),*) {
                     // SAFETY: this level includes x86-64-v3.
-                    unsafe { generic::v3_mask::$mname($($marg),*) }
+                    unsafe { generic::x86::$mname($($marg),*) }
                 }
             )*
         }
@@ -112,6 +112,8 @@ drivers! {
         fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]);
     }
     x86_bodies {
+        fn relu_inplace<T: Element>(x: &mut [T]);
+        fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]);
         fn pack_positive<T: Element>(x: &[T], words: &mut [u64]);
         fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);
         fn select_by_mask<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]);
