@@ -133,6 +133,12 @@ pub(crate) mod sealed {
     pub trait FloatSealed: Sealed {
         /// The type arithmetic happens in: f32 for f16, bf16 and f32; f64 for f64.
         type C: Compute;
+        /// A value whose order is the float order for every non-NaN input (`-0.0` equal to
+        /// `+0.0`): the float itself for f32 and f64; a 16-bit integer for f16 and bf16, so
+        /// that their compares need no widening. Meaningless for NaN: every kernel that
+        /// compares keys selects NaN lanes separately.
+        type Key: Copy + PartialOrd + Send + Sync + core::fmt::Debug;
+        fn key(self) -> Self::Key;
         fn widen(self) -> Self::C;
         /// Round once, to nearest, ties to even.
         fn narrow(c: Self::C) -> Self;
@@ -334,6 +340,11 @@ macro_rules! native_float {
         }
         impl sealed::FloatSealed for $t {
             type C = $t;
+            type Key = $t;
+            #[inline(always)]
+            fn key(self) -> $t {
+                self
+            }
             #[inline(always)]
             fn widen(self) -> $t {
                 self
@@ -411,6 +422,13 @@ macro_rules! half_float {
         }
         impl sealed::FloatSealed for $t {
             type C = f32;
+            type Key = i16;
+            #[inline(always)]
+            fn key(self) -> i16 {
+                // Sign-magnitude to two's complement; -0.0 maps to 0 like +0.0.
+                let s = self.to_bits() as i16;
+                if s < 0 { -(s & 0x7fff) } else { s }
+            }
             #[inline(always)]
             fn widen(self) -> f32 {
                 $to(self.to_bits())

@@ -4,7 +4,7 @@ use crate::element::{Element, Float};
 use crate::error::{Error, check_len};
 use crate::kernels::{
     CreluBackward, Map1, Map2, NegRelu, RampBackward, RampBackwardFromOutput, RampForward, Relu, ReluBackward,
-    Threshold, ThresholdBackward,
+    Threshold, ThresholdBackward, ramp_backward_multiplies,
 };
 use crate::op::{Kink, Ramp};
 use crate::run;
@@ -124,7 +124,12 @@ impl Ramp {
         if self.is_relu() {
             run::unary(&Relu, x, y);
         } else {
-            run::unary(&RampForward(self.params::<T>()), x, y);
+            let p = self.params::<T>();
+            if p.a_zero {
+                run::unary(&RampForward::<T, false>(p), x, y);
+            } else {
+                run::unary(&RampForward::<T, true>(p), x, y);
+            }
         }
     }
 
@@ -141,7 +146,12 @@ impl Ramp {
         if self.is_relu() {
             run::relu_inplace(x);
         } else {
-            run::unary_inplace(&RampForward(self.params::<T>()), x);
+            let p = self.params::<T>();
+            if p.a_zero {
+                run::unary_inplace(&RampForward::<T, false>(p), x);
+            } else {
+                run::unary_inplace(&RampForward::<T, true>(p), x);
+            }
         }
     }
 
@@ -169,7 +179,12 @@ impl Ramp {
         if self.is_relu() && kink == Kink::Lower {
             run::binary(&ReluBackward, x, dy, dx);
         } else {
-            run::binary(&RampBackward::new(self.params::<T>(), kink), x, dy, dx);
+            let p = self.params::<T>();
+            if ramp_backward_multiplies(&p, kink) {
+                run::binary(&RampBackward::<T, true>::new(p, kink), x, dy, dx);
+            } else {
+                run::binary(&RampBackward::<T, false>::new(p, kink), x, dy, dx);
+            }
         }
     }
 
@@ -190,7 +205,12 @@ impl Ramp {
         if self.is_relu() && kink == Kink::Lower {
             run::relu_backward_inplace(x, dy);
         } else {
-            run::binary_inplace(&RampBackward::new(self.params::<T>(), kink), x, dy);
+            let p = self.params::<T>();
+            if ramp_backward_multiplies(&p, kink) {
+                run::binary_inplace(&RampBackward::<T, true>::new(p, kink), x, dy);
+            } else {
+                run::binary_inplace(&RampBackward::<T, false>::new(p, kink), x, dy);
+            }
         }
     }
 
@@ -220,7 +240,12 @@ impl Ramp {
         self.check_from_output()?;
         check_len("y", y.len(), "dy", dy.len());
         check_len("dy", dy.len(), "dx", dx.len());
-        run::binary(&RampBackwardFromOutput(self.params::<T>()), y, dy, dx);
+        let p = self.params::<T>();
+        if p.a_zero {
+            run::binary(&RampBackwardFromOutput::<T, false>(p), y, dy, dx);
+        } else {
+            run::binary(&RampBackwardFromOutput::<T, true>(p), y, dy, dx);
+        }
         Ok(())
     }
 
@@ -235,7 +260,12 @@ impl Ramp {
     pub fn backward_from_output_inplace<T: Float>(&self, y: &[T], dy: &mut [T]) -> Result<(), Error> {
         self.check_from_output()?;
         check_len("y", y.len(), "dy", dy.len());
-        run::binary_inplace(&RampBackwardFromOutput(self.params::<T>()), y, dy);
+        let p = self.params::<T>();
+        if p.a_zero {
+            run::binary_inplace(&RampBackwardFromOutput::<T, false>(p), y, dy);
+        } else {
+            run::binary_inplace(&RampBackwardFromOutput::<T, true>(p), y, dy);
+        }
         Ok(())
     }
 
@@ -246,7 +276,7 @@ impl Ramp {
     /// assert_eq!(Ramp::relu6().eval(7.5_f64), 6.0);
     /// ```
     pub fn eval<T: Float>(&self, x: T) -> T {
-        RampForward(self.params::<T>()).apply(x)
+        RampForward::<T, true>(self.params::<T>()).apply(x)
     }
 
     /// The backward of one value: `dx` for input `x` and upstream `dy`.
@@ -256,7 +286,7 @@ impl Ramp {
     /// assert_eq!(Ramp::relu().derivative(0.0_f64, 1.0, Kink::Mid), 0.5);
     /// ```
     pub fn derivative<T: Float>(&self, x: T, dy: T, kink: Kink) -> T {
-        RampBackward::new(self.params::<T>(), kink).apply(x, dy)
+        RampBackward::<T, true>::new(self.params::<T>(), kink).apply(x, dy)
     }
 }
 
@@ -298,7 +328,7 @@ fn threshold_kernel<T: Float>(th: f64, value: f64) -> Result<Threshold<T>, Error
     if th.is_nan() {
         return Err(Error::NonFinite { name: "threshold", value: th });
     }
-    Ok(Threshold { th: T::from_f64(th).widen(), value: T::from_f64(value) })
+    Ok(Threshold { th: T::from_f64(th).key(), value: T::from_f64(value) })
 }
 
 /// The backward of [`threshold`]: `dx = x > th ? dy : +0.0`.
@@ -322,7 +352,7 @@ pub fn threshold_backward<T: Float>(x: &[T], th: f64, dy: &[T], dx: &mut [T]) ->
     }
     check_len("x", x.len(), "dy", dy.len());
     check_len("dy", dy.len(), "dx", dx.len());
-    run::binary(&ThresholdBackward(T::from_f64(th).widen()), x, dy, dx);
+    run::binary(&ThresholdBackward(T::from_f64(th).key()), x, dy, dx);
     Ok(())
 }
 

@@ -52,75 +52,90 @@ impl<T: Float> Map1<T> for NegRelu {
     }
 }
 
-/// The general ramp forward.
-pub(crate) struct RampForward<T: Float>(pub RampParams<T>);
+/// The general ramp forward. `SLOPE` is false when `a == 0`: then no lane computes
+/// `a * (x - t)`, and f16/bf16 never leave their 16-bit lanes.
+pub(crate) struct RampForward<T: Float, const SLOPE: bool>(pub RampParams<T>);
 
-impl<T: Float> Map1<T> for RampForward<T> {
+impl<T: Float, const SLOPE: bool> Map1<T> for RampForward<T, SLOPE> {
     #[inline(always)]
     fn apply(&self, x: T) -> T {
         let p = &self.0;
-        let xc = x.widen();
-        let slope = if p.a_zero { T::zero() } else { T::narrow(p.a * (xc - p.t)) };
-        let r = if xc > p.t { x } else { slope };
-        let r = if p.cap && xc >= p.m { p.m_elem } else { r };
+        let k = x.key();
+        let slope = if SLOPE && !p.a_zero { T::narrow(p.a * (x.widen() - p.t)) } else { T::zero() };
+        let r = if k > p.t_key { x } else { slope };
+        let r = if p.cap && k >= p.m_key { p.m_elem } else { r };
         if x.is_nan_elem() { x } else { r }
     }
 }
 
+/// A kink factor applied to `dy`: a select for 0 and 1, a multiply otherwise (only when
+/// `MUL`, which the caller sets when some factor of the call multiplies).
 #[inline(always)]
-fn kink_value<T: Float>(k: &KinkFactor, dy: T) -> T {
+fn kink_value<T: Float, const MUL: bool>(k: &KinkFactor, dy: T) -> T {
     if k.is_zero {
         T::zero()
-    } else if k.is_one {
+    } else if k.is_one || !MUL {
         dy
     } else {
         T::narrow(<T::C as Compute>::from_f64(k.factor) * dy.widen())
     }
 }
 
-/// The general ramp backward from the input.
-pub(crate) struct RampBackward<T: Float> {
+/// The general ramp backward from the input. `MUL` is false when no piece multiplies
+/// (`a == 0` and both kink factors are 0 or 1): then every lane is a select.
+pub(crate) struct RampBackward<T: Float, const MUL: bool> {
     pub p: RampParams<T>,
     pub kink_t: KinkFactor,
     pub kink_m: KinkFactor,
 }
 
-impl<T: Float> RampBackward<T> {
+/// Whether a [`RampBackward`] with these parameters and kink multiplies anywhere.
+pub(crate) fn ramp_backward_multiplies<T: Float>(p: &RampParams<T>, kink: Kink) -> bool {
+    let i = KinkFactor::index(kink);
+    !p.a_zero || p.kink_t[i].multiplies() || (p.cap && p.kink_m[i].multiplies())
+}
+
+impl<T: Float, const MUL: bool> RampBackward<T, MUL> {
     pub(crate) fn new(p: RampParams<T>, kink: Kink) -> Self {
+        debug_assert!(MUL || !ramp_backward_multiplies(&p, kink));
         let i = KinkFactor::index(kink);
         RampBackward { kink_t: p.kink_t[i], kink_m: p.kink_m[i], p }
     }
 }
 
-impl<T: Float> Map2<T> for RampBackward<T> {
+impl<T: Float, const MUL: bool> Map2<T> for RampBackward<T, MUL> {
     #[inline(always)]
     fn apply(&self, x: T, dy: T) -> T {
         let p = &self.p;
-        let xc = x.widen();
-        let slope = if p.a_zero { T::zero() } else { T::narrow(p.a * dy.widen()) };
-        let r = if xc == p.t { kink_value(&self.kink_t, dy) } else { slope };
-        let r = if xc > p.t { dy } else { r };
-        let r = if p.cap && xc == p.m { kink_value(&self.kink_m, dy) } else { r };
-        let r = if p.cap && xc > p.m { T::zero() } else { r };
+        let k = x.key();
+        let slope = if MUL && !p.a_zero { T::narrow(p.a * dy.widen()) } else { T::zero() };
+        let r = if k == p.t_key { kink_value::<T, MUL>(&self.kink_t, dy) } else { slope };
+        let r = if k > p.t_key { dy } else { r };
+        let r = if p.cap && k == p.m_key { kink_value::<T, MUL>(&self.kink_m, dy) } else { r };
+        let r = if p.cap && k > p.m_key { T::zero() } else { r };
         if x.is_nan_elem() { T::zero() } else { r }
     }
 }
 
-/// The ramp backward from the output (`a >= 0`, `t >= 0`, lower kink).
-pub(crate) struct RampBackwardFromOutput<T: Float>(pub RampParams<T>);
+/// The ramp backward from the output (`a >= 0`, `t >= 0`, lower kink); `SLOPE` as in
+/// [`RampForward`].
+pub(crate) struct RampBackwardFromOutput<T: Float, const SLOPE: bool>(pub RampParams<T>);
 
-impl<T: Float> Map2<T> for RampBackwardFromOutput<T> {
+impl<T: Float, const SLOPE: bool> Map2<T> for RampBackwardFromOutput<T, SLOPE> {
     #[inline(always)]
     fn apply(&self, y: T, dy: T) -> T {
         let p = &self.0;
-        let yc = y.widen();
-        let scaled = T::narrow(p.a * dy.widen());
-        // With a >= 1 an output of exactly zero can only come from the kink, whose lower
-        // factor is 1; below it the slope applies.
-        let slope = if p.a_ge_one && yc == T::C::ZERO { dy } else { scaled };
-        let slope = if p.a_zero { T::zero() } else { slope };
-        let r = if yc > p.t { dy } else { slope };
-        let r = if p.cap && yc >= p.m { T::zero() } else { r };
+        let k = y.key();
+        let slope = if SLOPE && !p.a_zero {
+            let scaled = T::narrow(p.a * dy.widen());
+            // With a >= 1 an output of exactly zero can only come from the kink, whose lower
+            // factor is 1; below it the slope applies.
+            if p.a_ge_one && k == T::zero().key() { dy } else { scaled }
+        } else {
+            T::zero()
+        };
+        let r = if k > p.t_key { dy } else { slope };
+        let r = if p.cap && k >= p.m_key { T::zero() } else { r };
         if y.is_nan_elem() { T::zero() } else { r }
     }
 }
@@ -137,20 +152,20 @@ impl<T: Float> Map2<T> for SlopedBy {
 
 #[inline(always)]
 fn sloped<T: Float>(a: T::C, x: T) -> T {
-    let xc = x.widen();
-    let slope = if a == T::C::ZERO { T::zero() } else { T::narrow(a * xc) };
-    let r = if xc > T::C::ZERO { x } else { slope };
+    let slope = if a == T::C::ZERO { T::zero() } else { T::narrow(a * x.widen()) };
+    let r = if x.key() > T::zero().key() { x } else { slope };
     if x.is_nan_elem() { x } else { r }
 }
 
 #[inline(always)]
 fn sloped_backward<T: Float>(a: T::C, kink: Kink, x: T, dy: T) -> T {
-    let xc = x.widen();
+    let k = x.key();
+    let zero = T::zero().key();
     let scaled = T::narrow(a * dy.widen());
     let slope = if a == T::C::ZERO { T::zero() } else { scaled };
-    let at_kink = kink_value(&KinkFactor::new(kink.factor(a.to_f64(), 1.0)), dy);
-    let r = if xc == T::C::ZERO { at_kink } else { slope };
-    let r = if xc > T::C::ZERO { dy } else { r };
+    let at_kink = kink_value::<T, true>(&KinkFactor::new(kink.factor(a.to_f64(), 1.0)), dy);
+    let r = if k == zero { at_kink } else { slope };
+    let r = if k > zero { dy } else { r };
     if x.is_nan_elem() { T::zero() } else { r }
 }
 
@@ -179,10 +194,10 @@ impl<C: Compute> SlopedBackward<C> {
 impl<T: Float> Map2<T> for SlopedBackward<T::C> {
     #[inline(always)]
     fn apply(&self, x: T, dy: T) -> T {
-        let xc = x.widen();
+        let (k, zero) = (x.key(), T::zero().key());
         let slope = if self.a == T::C::ZERO { T::zero() } else { T::narrow(self.a * dy.widen()) };
-        let r = if xc == T::C::ZERO { kink_value(&self.kink, dy) } else { slope };
-        let r = if xc > T::C::ZERO { dy } else { r };
+        let r = if k == zero { kink_value::<T, true>(&self.kink, dy) } else { slope };
+        let r = if k > zero { dy } else { r };
         if x.is_nan_elem() { T::zero() } else { r }
     }
 }
@@ -199,25 +214,27 @@ impl<T: Float> Map3<T> for SlopedByBackward {
 
 /// PyTorch `threshold`: `x > th ? x : v`, NaN unchanged.
 pub(crate) struct Threshold<T: Float> {
-    pub th: T::C,
+    /// The threshold rounded to the dtype, as an order key.
+    pub th: T::Key,
     pub value: T,
 }
 
 impl<T: Float> Map1<T> for Threshold<T> {
     #[inline(always)]
     fn apply(&self, x: T) -> T {
-        let r = if x.widen() > self.th { x } else { self.value };
+        let r = if x.key() > self.th { x } else { self.value };
         if x.is_nan_elem() { x } else { r }
     }
 }
 
-/// `x > th ? dy : +0.0`.
-pub(crate) struct ThresholdBackward<C>(pub C);
+/// `x > th ? dy : +0.0` (the threshold as an order key).
+pub(crate) struct ThresholdBackward<K>(pub K);
 
-impl<T: Float> Map2<T> for ThresholdBackward<T::C> {
+impl<T: Float> Map2<T> for ThresholdBackward<T::Key> {
     #[inline(always)]
     fn apply(&self, x: T, dy: T) -> T {
-        if x.widen() > self.0 { dy } else { T::zero() }
+        let r = if x.key() > self.0 { dy } else { T::zero() };
+        if x.is_nan_elem() { T::zero() } else { r }
     }
 }
 
@@ -227,9 +244,10 @@ pub(crate) struct CreluBackward;
 impl<T: Float> Map3<T> for CreluBackward {
     #[inline(always)]
     fn apply(&self, x: T, dy_pos: T, dy_neg: T) -> T {
-        let xc = x.widen();
-        let r = if xc < T::C::ZERO { dy_neg.negate() } else { T::zero() };
-        if xc > T::C::ZERO { dy_pos } else { r }
+        let (k, zero) = (x.key(), T::zero().key());
+        let r = if k < zero { dy_neg.negate() } else { T::zero() };
+        let r = if k > zero { dy_pos } else { r };
+        if x.is_nan_elem() { T::zero() } else { r }
     }
 }
 

@@ -166,15 +166,15 @@ impl Ramp {
         let a = <T::C as Compute>::from_f64(self.negative_slope);
         let t_elem = T::from_f64(self.threshold);
         let m_elem = T::from_f64(self.max_value);
-        let m = m_elem.widen();
-        let cap = m.to_f64().is_finite();
+        let cap = m_elem.to_f64().is_finite();
         let a64 = a.to_f64();
         RampParams {
             a,
             a_zero: a64 == 0.0,
             a_ge_one: a64 >= 1.0,
             t: t_elem.widen(),
-            m,
+            t_key: t_elem.key(),
+            m_key: m_elem.key(),
             m_elem,
             cap,
             kink_t: [Kink::Lower, Kink::Upper, Kink::Mid].map(|k| KinkFactor::new(k.factor(a64, 1.0))),
@@ -214,6 +214,11 @@ impl KinkFactor {
         KinkFactor { factor, is_zero: factor == 0.0, is_one: factor == 1.0 }
     }
 
+    /// Whether applying the factor takes a multiply (not a select).
+    pub(crate) fn multiplies(&self) -> bool {
+        !(self.is_zero || self.is_one)
+    }
+
     pub(crate) fn index(kink: Kink) -> usize {
         match kink {
             Kink::Lower => 0,
@@ -229,8 +234,11 @@ pub(crate) struct RampParams<T: Float> {
     pub a: T::C,
     pub a_zero: bool,
     pub a_ge_one: bool,
+    /// The threshold in the compute type (for `x - t`).
     pub t: T::C,
-    pub m: T::C,
+    /// The threshold and the cap as order keys (for the compares).
+    pub t_key: T::Key,
+    pub m_key: T::Key,
     pub m_elem: T,
     pub cap: bool,
     pub kink_t: [KinkFactor; 3],

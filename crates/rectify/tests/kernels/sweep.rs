@@ -145,6 +145,16 @@ fn ramp_family<T: Bits>() {
     for (name, ramp) in ramps() {
         let xs = pool::<T>(ramp.threshold(), ramp.max_value(), 7);
         sweep_unary(name, &xs, |x, y| ramp.forward(x, y), |x| ramp.forward_inplace(x), |x| r::ramp(&ramp, x));
+        // The one-element forms.
+        for &x in &xs {
+            assert_eq!(ramp.eval(x).to_u64(), r::ramp(&ramp, x).to_u64(), "{name} eval({x:?})");
+            for &dy in &dys {
+                for kink in KINKS {
+                    let (got, want) = (ramp.derivative(x, dy, kink), r::ramp_backward(&ramp, x, dy, kink));
+                    assert_eq!(got.to_u64(), want.to_u64(), "{name} derivative({x:?}, {dy:?}, {kink:?})");
+                }
+            }
+        }
         for kink in KINKS {
             sweep_binary(
                 &format!("{name} backward {kink:?}"),
