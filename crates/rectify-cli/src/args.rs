@@ -99,7 +99,7 @@ pub struct TrainArgs {
     /// sgd (plain), momentum (0.9) or adam.
     #[arg(long, default_value = "sgd", value_parser = ["sgd", "momentum", "adam"])]
     pub optimizer: String,
-    /// Learning rate (default: 0.05 for sgd, 0.01 for momentum, 0.001 for adam).
+    /// Learning rate (default: 0.02 for sgd, 0.01 for momentum, 0.001 for adam).
     #[arg(long)]
     pub lr: Option<f64>,
     /// Init: he or glorot (default: he for the ReLU family, glorot for sigmoid and tanh).

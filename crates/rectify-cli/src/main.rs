@@ -50,7 +50,8 @@ fn run(cli: Cli) -> Res {
         Command::Vanish(a) => train_cmd(fmt, &a, true),
         Command::Train(a) => train_cmd(fmt, &a, false),
         Command::Table(a) => {
-            let t = rectify_lab::table::table(&a.op, op_params(&a.params), kink(&a.params.kink), a.from, a.to, a.steps)?;
+            let t =
+                rectify_lab::table::table(&a.op, op_params(&a.params), kink(&a.params.kink), a.from, a.to, a.steps)?;
             emit(fmt, &t, || print_table(&t))
         }
         Command::Apply(a) => {
@@ -59,7 +60,14 @@ fn run(cli: Cli) -> Res {
             x.data = ops::apply(&op, &x.data);
             write_npy(&a.output, &x)?;
             emit(fmt, &json!({ "op": a.op, "input": a.input, "output": a.output, "shape": x.shape }), || {
-                println!("{} {} -> {} ({:?} elements of {:?})", a.op, a.input.display(), a.output.display(), x.shape, x.data.kind())
+                println!(
+                    "{} {} -> {} ({:?} elements of {:?})",
+                    a.op,
+                    a.input.display(),
+                    a.output.display(),
+                    x.shape,
+                    x.data.kind()
+                )
             })
         }
         Command::Grad(a) => {
@@ -69,7 +77,14 @@ fn run(cli: Cli) -> Res {
             x.data = ops::grad(&op, &x.data, dy.as_ref().map(|d| &d.data), kink(&a.params.kink))?;
             write_npy(&a.output, &x)?;
             emit(fmt, &json!({ "op": a.op, "input": a.input, "output": a.output, "shape": x.shape }), || {
-                println!("d{} {} -> {} ({:?} elements of {:?})", a.op, a.input.display(), a.output.display(), x.shape, x.data.kind())
+                println!(
+                    "d{} {} -> {} ({:?} elements of {:?})",
+                    a.op,
+                    a.input.display(),
+                    a.output.display(),
+                    x.shape,
+                    x.data.kind()
+                )
             })
         }
         Command::Info => info(fmt),
@@ -82,7 +97,10 @@ fn run(cli: Cli) -> Res {
             eprintln!("bench: f32, sizes {sizes:?}, {rounds} interleaved rounds, median reported");
             let r = bench::bench(&sizes, rounds);
             emit(fmt, &r, || {
-                println!("isa {}, {} thread(s), median of {} rounds; GB/s = bytes read + written", r.isa, r.threads, r.rounds);
+                println!(
+                    "isa {}, {} thread(s), median of {} rounds; GB/s = bytes read + written",
+                    r.isa, r.threads, r.rounds
+                );
                 println!("{:>10}  {:<26} {:>9}  {:>8}", "elements", "op", "GB/s", "vs copy");
                 for row in &r.rows {
                     println!("{:>10}  {:<26} {:>9.2}  {:>7.2}x", row.elements, row.op, row.gb_per_s, row.ratio_to_copy);
@@ -212,10 +230,7 @@ fn activations(names: &[String], default: &[Activation]) -> Res<Vec<Activation>>
         .iter()
         .map(|n| {
             Activation::from_name(n.trim()).ok_or_else(|| {
-                format!(
-                    "unknown activation {n:?} (expected {})",
-                    Activation::ALL.map(|a| a.name()).join(", ")
-                )
+                format!("unknown activation {n:?} (expected {})", Activation::ALL.map(|a| a.name()).join(", "))
             })
         })
         .collect()
@@ -336,16 +351,25 @@ fn tour(fmt: Format, out: &Path, seed: u64) -> Res {
     }
     // 4. Throughput.
     let tp = bench::activation_throughput(1 << 20, 7);
-    let line = ThroughputLine { relu_over_sigmoid: tp.relu / tp.sigmoid, relu_over_tanh: tp.relu / tp.tanh, throughput: tp };
+    let line =
+        ThroughputLine { relu_over_sigmoid: tp.relu / tp.sigmoid, relu_over_tanh: tp.relu / tp.tanh, throughput: tp };
     let elapsed = t0.elapsed().as_secs_f64();
     emit(fmt, &json!({ "table": t, "experiment": r, "throughput": line, "figures": files, "seconds": elapsed }), || {
         println!(
             "== 3. Cheap: forward over 1M f32 (GB/s, read + write): rectify::relu {:.1}, sigmoid {:.1}, tanh {:.1} \
              (relu {:.0}x sigmoid, {:.0}x tanh)",
-            line.throughput.relu, line.throughput.sigmoid, line.throughput.tanh, line.relu_over_sigmoid, line.relu_over_tanh
+            line.throughput.relu,
+            line.throughput.sigmoid,
+            line.throughput.tanh,
+            line.relu_over_sigmoid,
+            line.relu_over_tanh
         );
         println!();
-        println!("figures in {}/: {}", out.display(), files.iter().map(|f| file_name(f)).collect::<Vec<_>>().join(", "));
+        println!(
+            "figures in {}/: {}",
+            out.display(),
+            files.iter().map(|f| file_name(f)).collect::<Vec<_>>().join(", ")
+        );
         eprintln!("tour done in {elapsed:.1}s");
     })
 }
@@ -362,8 +386,24 @@ fn info(fmt: Format) -> Res {
             ($($f:tt),*) => {$( if std::is_x86_feature_detected!($f) { features.push($f); } )*};
         }
         detect!(
-            "sse2", "sse4.1", "sse4.2", "avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "lzcnt", "movbe", "avx512f",
-            "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx512fp16", "avx512bf16"
+            "sse2",
+            "sse4.1",
+            "sse4.2",
+            "avx",
+            "avx2",
+            "fma",
+            "f16c",
+            "bmi1",
+            "bmi2",
+            "lzcnt",
+            "movbe",
+            "avx512f",
+            "avx512bw",
+            "avx512cd",
+            "avx512dq",
+            "avx512vl",
+            "avx512fp16",
+            "avx512bf16"
         );
     }
     #[cfg(target_arch = "aarch64")]
@@ -373,7 +413,8 @@ fn info(fmt: Format) -> Res {
         }
     }
     let dtypes = [DType::F16, DType::BF16, DType::F32, DType::F64, DType::I8, DType::U8, DType::I32, DType::I64];
-    let paths: Vec<(String, String)> = dtypes.iter().map(|&d| (d.name().to_string(), rectify::kernel_path(d))).collect();
+    let paths: Vec<(String, String)> =
+        dtypes.iter().map(|&d| (d.name().to_string(), rectify::kernel_path(d))).collect();
     let threads = rectify::default_par().threads();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let value = json!({

@@ -113,7 +113,10 @@ pub fn parse(bytes: &[u8]) -> Result<Npy, String> {
         v => return Err(format!("malformed header: unsupported .npy version {v}")),
     };
     let Some(header) = bytes.get(hstart..hstart + hlen) else {
-        return Err(format!("malformed header: header of {hlen} bytes but the file has {} after the preamble", bytes.len() - hstart));
+        return Err(format!(
+            "malformed header: header of {hlen} bytes but the file has {} after the preamble",
+            bytes.len() - hstart
+        ));
     };
     let dict = std::str::from_utf8(header).map_err(|_| "malformed header: not text".to_string())?.trim();
     if !dict.starts_with('{') {
@@ -148,7 +151,9 @@ pub fn parse(bytes: &[u8]) -> Result<Npy, String> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| format!("malformed header: shape {shape_text:?} has a bad dimension {s:?}")))
+        .map(|s| {
+            s.parse::<usize>().map_err(|_| format!("malformed header: shape {shape_text:?} has a bad dimension {s:?}"))
+        })
         .collect::<Result<_, _>>()?;
     let count = shape
         .iter()

@@ -44,7 +44,7 @@ impl Default for TrainConfig {
             width: 64,
             epochs: 30,
             batch: 32,
-            optimizer: OptimizerKind::Sgd { lr: 0.05, momentum: 0.0 },
+            optimizer: OptimizerKind::Sgd { lr: 0.02, momentum: 0.0 },
             init: None,
             seed: 42,
         }

@@ -438,10 +438,10 @@ pub enum OptimizerKind {
 
 impl OptimizerKind {
     /// `"sgd"` (momentum 0), `"momentum"` (SGD with momentum 0.9) or `"adam"` with the
-    /// learning rate `lr` (or the defaults 0.05, 0.01, 0.001).
+    /// learning rate `lr` (or the defaults 0.02, 0.01, 0.001).
     pub fn from_name(s: &str, lr: Option<f64>) -> Option<OptimizerKind> {
         match s {
-            "sgd" => Some(OptimizerKind::Sgd { lr: lr.unwrap_or(0.05), momentum: 0.0 }),
+            "sgd" => Some(OptimizerKind::Sgd { lr: lr.unwrap_or(0.02), momentum: 0.0 }),
             "momentum" => Some(OptimizerKind::Sgd { lr: lr.unwrap_or(0.01), momentum: 0.9 }),
             "adam" => Some(OptimizerKind::Adam { lr: lr.unwrap_or(0.001), beta1: 0.9, beta2: 0.999, eps: 1e-8 }),
             _ => None,

@@ -126,7 +126,9 @@ pub fn text_width(text: &str, size: f64) -> f64 {
     let face = face();
     let s = size / face.units_per_em() as f64;
     text.chars()
-        .map(|c| face.glyph_index(c).and_then(|g| face.glyph_hor_advance(g)).unwrap_or(face.units_per_em() / 2) as f64 * s)
+        .map(|c| {
+            face.glyph_index(c).and_then(|g| face.glyph_hor_advance(g)).unwrap_or(face.units_per_em() / 2) as f64 * s
+        })
         .sum()
 }
 
@@ -246,7 +248,12 @@ impl Figure {
                             Seg::Z => write!(d, "Z"),
                         };
                     }
-                    let _ = writeln!(o, r#"<path class="text" aria-label="{}" fill="{}" d="{d}"/>"#, xml(text), color.hex());
+                    let _ = writeln!(
+                        o,
+                        r#"<path class="text" aria-label="{}" fill="{}" d="{d}"/>"#,
+                        xml(text),
+                        color.hex()
+                    );
                 }
             }
         }
@@ -429,7 +436,10 @@ pub fn draw_axes(f: &mut Figure, ax: &Axes, title: &str, xlabel: &str, ylabel: &
     let yt: Vec<(f64, String)> = if ax.log_y {
         let (a, c) = (ax.y.0.log10().ceil() as i32, ax.y.1.log10().floor() as i32);
         let every = ((c - a) / 6 + 1).max(1);
-        (a..=c).filter(|e| (e - a) % every == 0).map(|e| (10f64.powi(e), format!("1e{e}").replace('-', "\u{2212}"))).collect()
+        (a..=c)
+            .filter(|e| (e - a) % every == 0)
+            .map(|e| (10f64.powi(e), format!("1e{e}").replace('-', "\u{2212}")))
+            .collect()
     } else {
         ticks(ax.y.0, ax.y.1, 5.0).into_iter().map(|y| (y, label(y))).collect()
     };
@@ -548,7 +558,14 @@ pub fn activation_figure(kink: Kink) -> Figure {
     f.line(vec![(ax.px(-6.0), ax.py(0.25)), (ax.px(6.0), ax.py(0.25))], c_d, 1.2, true, "max");
     f.circle(ax.px(0.0), ax.py(0.25), 5.0, c_d, true, "max");
     f.text("max f\u{2032} = f\u{2032}(0) = 0.25", ax.px(0.0) + 10.0, ax.py(0.25) - 10.0, 13.0, Anchor::Start, c_d);
-    f.text("f\u{2032} \u{2264} 0.25: each layer shrinks the gradient \u{2265} 4x", ax.px(0.0), ax.py(-0.1) - 10.0, 13.0, Anchor::Middle, GREY);
+    f.text(
+        "f\u{2032} \u{2264} 0.25: each layer shrinks the gradient \u{2265} 4x",
+        ax.px(0.0),
+        ax.py(-0.1) - 10.0,
+        13.0,
+        Anchor::Middle,
+        GREY,
+    );
     legend(&mut f, &ax, &[("f(x)".into(), c_f, false), ("f\u{2032}(x)".into(), c_d, false)], false);
     f.end();
 
@@ -578,7 +595,13 @@ pub fn activation_figure(kink: Kink) -> Figure {
 }
 
 /// A line chart of several series `(name, points)`.
-pub fn line_chart(title: &str, xlabel: &str, series: &[(String, Vec<(f64, f64)>)], log_y: bool, y_range: Option<(f64, f64)>) -> Figure {
+pub fn line_chart(
+    title: &str,
+    xlabel: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    log_y: bool,
+    y_range: Option<(f64, f64)>,
+) -> Figure {
     let mut f = Figure::new(900.0, 480.0);
     let all = series.iter().flat_map(|(_, p)| p.iter().copied());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
@@ -624,7 +647,10 @@ pub fn gradient_figure(r: &ExperimentResult) -> Figure {
         .runs
         .iter()
         .map(|run| {
-            (run.activation.name().to_string(), run.grad_norm_per_layer.iter().enumerate().map(|(i, &g)| ((i + 1) as f64, g)).collect())
+            (
+                run.activation.name().to_string(),
+                run.grad_norm_per_layer.iter().enumerate().map(|(i, &g)| ((i + 1) as f64, g)).collect(),
+            )
         })
         .collect();
     let title = format!("weight-gradient norm per layer at init (depth {}, {})", r.config.depth, r.data);
@@ -637,7 +663,10 @@ pub fn accuracy_figure(r: &ExperimentResult) -> Figure {
         .runs
         .iter()
         .map(|run| {
-            (run.activation.name().to_string(), run.test_accuracy_per_epoch.iter().enumerate().map(|(i, &a)| (i as f64, a)).collect())
+            (
+                run.activation.name().to_string(),
+                run.test_accuracy_per_epoch.iter().enumerate().map(|(i, &a)| (i as f64, a)).collect(),
+            )
         })
         .collect();
     let title = format!("test accuracy per epoch (depth {}, width {}, {})", r.config.depth, r.config.width, r.data);
