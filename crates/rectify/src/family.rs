@@ -384,5 +384,5 @@ pub(crate) fn check_rows(len: usize, n: usize) {
     if len == 0 {
         return;
     }
-    assert!(n > 0 && len % n == 0, "length mismatch: {len} elements do not form rows of {n}");
+    assert!(n > 0 && len.is_multiple_of(n), "length mismatch: {len} elements do not form rows of {n}");
 }

@@ -243,8 +243,12 @@ impl<T: Int> Map1<T> for Clamp<T> {
     }
 }
 
-/// `x + b` rounded to the dtype, then ReLU (the fused bias + ReLU, one element).
+/// `x + b` rounded to the dtype, then ReLU (the fused bias + ReLU, one element). A NaN
+/// operand comes out unchanged (x's first), rather than whichever NaN the adder picks.
 #[inline(always)]
 pub(crate) fn bias_relu<T: Float>(x: T, b: T) -> T {
-    T::narrow(x.widen() + b.widen()).relu_elem()
+    let sum = T::narrow(x.widen() + b.widen());
+    let sum = if b.is_nan_elem() { b } else { sum };
+    let sum = if x.is_nan_elem() { x } else { sum };
+    sum.relu_elem()
 }

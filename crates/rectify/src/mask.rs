@@ -86,7 +86,7 @@ impl ReluMask {
     #[track_caller]
     pub fn from_words(mut words: Vec<u64>, len: usize) -> ReluMask {
         check_len("words", words.len(), "len.div_ceil(64)", len.div_ceil(WORD));
-        if len % WORD != 0 {
+        if !len.is_multiple_of(WORD) {
             let last = words.len() - 1;
             words[last] &= (1u64 << (len % WORD)) - 1;
         }
@@ -198,7 +198,8 @@ pub fn relu_backward_from_mask_inplace<T: Element>(mask: &ReluMask, dy: &mut [T]
 }
 
 /// The fused layer activation of an MLP: over a row-major matrix `a` with `bias.len()`
-/// columns, `a[r, c] = relu(a[r, c] + bias[c])` in place (the sum rounded to the dtype),
+/// columns, `a[r, c] = relu(a[r, c] + bias[c])` in place (the sum rounded to the dtype; a
+/// NaN in `a`, else a NaN in `bias`, comes out with its bits unchanged),
 /// optionally recording the mask of `a + bias > 0` for the backward.
 ///
 /// # Panics

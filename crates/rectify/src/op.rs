@@ -114,6 +114,7 @@ impl Ramp {
         finite("negative_slope", negative_slope)?;
         finite("threshold", threshold)?;
         // `!(m > t)` also catches a NaN cap.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)] // the point: true for NaN
         if !(max_value > threshold) {
             return Err(Error::CapNotAboveThreshold { threshold, max_value });
         }

@@ -111,6 +111,14 @@ pub fn with_split_threshold<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Whether a call of `len` elements of `bytes_per_element` would use more than one thread.
+/// Cheap (no allocation): the single-thread fast path asks this first.
+#[inline]
+pub(crate) fn worth_splitting(len: usize, bytes_per_element: usize) -> bool {
+    let min = SPLIT_MIN.with(Cell::get);
+    len.saturating_mul(bytes_per_element) >= 2 * min && current_par().threads() > 1
+}
+
 /// The element ranges a call of `len` elements is split into; `bytes_per_element` is the
 /// size of one element of the largest array, `grain` the multiple every split falls on.
 pub(crate) fn plan(len: usize, bytes_per_element: usize, grain: usize) -> Vec<Range<usize>> {
@@ -119,7 +127,7 @@ pub(crate) fn plan(len: usize, bytes_per_element: usize, grain: usize) -> Vec<Ra
     let by_size = len.saturating_mul(bytes_per_element) / min;
     let k = threads.min(by_size).min(len.div_ceil(grain)).max(1);
     if k == 1 {
-        return vec![0..len];
+        return std::iter::once(0..len).collect();
     }
     let chunk = len.div_ceil(k).div_ceil(grain) * grain;
     (0..len).step_by(chunk).map(|start| start..(start + chunk).min(len)).collect()

@@ -48,7 +48,7 @@ fn shape(len: usize, channels: usize, layout: ChannelLayout) -> Shape {
     };
     let row = channels * run;
     assert!(
-        len % row == 0,
+        len.is_multiple_of(row),
         "length mismatch: x has {len} elements, not a multiple of {channels} channels x {run} inner elements"
     );
     Shape { channels, run, row }

@@ -148,9 +148,16 @@ pub fn int_clipped<T: Int>(x: T, m: T) -> T {
     x.clamp(T::ZERO, m)
 }
 
-/// `relu(x + b)` with the sum rounded to the dtype first.
+/// `relu(x + b)` with the sum rounded to the dtype first; a NaN operand is kept as it is
+/// (`x` if both are NaN).
 pub fn bias_relu<T: Float>(x: T, b: T) -> T {
-    relu(T::narrow(x.widen() + b.widen()))
+    if x.is_nan_elem() {
+        x
+    } else if b.is_nan_elem() {
+        b
+    } else {
+        relu(T::narrow(x.widen() + b.widen()))
+    }
 }
 
 /// The RReLU slope drawn for element `index` with `seed`: uniform in [lower, upper],
@@ -160,4 +167,26 @@ pub fn rrelu_slope<T: Float>(lower: f64, upper: f64, seed: u64, index: u64) -> T
     let lo = <T::C as Compute>::from_f64(lower);
     let hi = <T::C as Compute>::from_f64(upper);
     T::narrow(lo + (hi - lo) * <T::C as Compute>::from_f64(u))
+}
+
+/// RReLU training forward of element `index`: the slope drawn for it, then [`sloped`].
+pub fn rrelu_train<T: Float>(lower: f64, upper: f64, seed: u64, index: u64, x: T) -> T {
+    let a: T = rrelu_slope(lower, upper, seed, index);
+    sloped(a.widen(), x)
+}
+
+/// RReLU training backward of element `index`.
+pub fn rrelu_train_backward<T: Float>(lower: f64, upper: f64, seed: u64, index: u64, x: T, dy: T, kink: Kink) -> T {
+    let a: T = rrelu_slope(lower, upper, seed, index);
+    sloped_backward(a.widen(), x, dy, kink)
+}
+
+/// PReLU forward with the element's channel slope `w`.
+pub fn prelu<T: Float>(w: T, x: T) -> T {
+    sloped(w.widen(), x)
+}
+
+/// PReLU backward (dx) with the element's channel slope `w`.
+pub fn prelu_backward<T: Float>(w: T, x: T, dy: T, kink: Kink) -> T {
+    sloped_backward(w.widen(), x, dy, kink)
 }

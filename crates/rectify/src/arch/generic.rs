@@ -4,6 +4,7 @@
 
 use crate::element::Element;
 use crate::element::Float;
+use crate::element::sealed::Sealed;
 use crate::kernels::{Map1, Map2, Map3, bias_relu};
 
 #[inline(always)]
@@ -13,10 +14,19 @@ pub(crate) fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
     }
 }
 
+/// In place, through a small buffer: written as `x[i] = k(x[i])`, LLVM would store only the
+/// lanes that change, with masked stores (`vmaskmovps`), which are several times slower than
+/// plain stores on AMD cores. Computing a block into the buffer and copying it back keeps
+/// every store a plain one; the block stays in L1.
 #[inline(always)]
 pub(crate) fn map1_inplace<T: Copy, K: Map1<T>>(k: &K, x: &mut [T]) {
-    for x in x.iter_mut() {
-        *x = k.apply(*x);
+    const BLOCK: usize = 256;
+    let Some(&fill) = x.first() else { return };
+    let mut buf = [fill; BLOCK];
+    for x in x.chunks_mut(BLOCK) {
+        let out = &mut buf[..x.len()];
+        map1(k, x, out);
+        x.copy_from_slice(out);
     }
 }
 
@@ -27,11 +37,16 @@ pub(crate) fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) 
     }
 }
 
-/// `b = k(a, b)`: the backward writing dx over dy.
+/// `b = k(a, b)`: the backward writing dx over dy, through a buffer as [`map1_inplace`].
 #[inline(always)]
 pub(crate) fn map2_inplace<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &mut [T]) {
-    for (b, &a) in b.iter_mut().zip(a) {
-        *b = k.apply(a, *b);
+    const BLOCK: usize = 256;
+    let Some(&fill) = b.first() else { return };
+    let mut buf = [fill; BLOCK];
+    for (a, b) in a.chunks(BLOCK).zip(b.chunks_mut(BLOCK)) {
+        let out = &mut buf[..b.len()];
+        map2(k, a, b, out);
+        b.copy_from_slice(out);
     }
 }
 
@@ -57,43 +72,56 @@ pub(crate) fn pack_positive<T: Element>(x: &[T], words: &mut [u64]) {
 }
 
 #[inline(always)]
-fn pack_word<T: Element>(chunk: &[T]) -> u64 {
-    // Two 32-bit halves: LLVM turns each into compares and a movemask.
-    let mut lo = 0u32;
-    let mut hi = 0u32;
-    let (a, b) = chunk.split_at(chunk.len().min(32));
-    for (i, x) in a.iter().enumerate() {
-        lo |= (x.is_positive() as u32) << i;
+pub(crate) fn pack_word<T: Sealed>(chunk: &[T]) -> u64 {
+    if let Ok(chunk) = <&[T; 64]>::try_from(chunk) {
+        // Whole word: eight lanes at a time, each lane with a constant bit, which LLVM
+        // turns into a vector compare, a mask with [1, 2, .., 128] and a horizontal or.
+        let mut w = 0u64;
+        for (j, eight) in chunk.chunks_exact(8).enumerate() {
+            let mut byte = 0u64;
+            for (k, x) in eight.iter().enumerate() {
+                byte |= (x.is_positive() as u64) << k;
+            }
+            w |= byte << (8 * j);
+        }
+        return w;
     }
-    for (i, x) in b.iter().enumerate() {
-        hi |= (x.is_positive() as u32) << i;
-    }
-    lo as u64 | (hi as u64) << 32
+    chunk.iter().enumerate().fold(0u64, |w, (i, x)| w | (x.is_positive() as u64) << i)
 }
 
-/// ReLU forward writing y and the mask in one pass.
+/// ReLU forward writing y and the mask in one pass over memory: blocks of 512 elements
+/// (2 KiB of f32) are computed and then packed while they are still in L1.
 #[inline(always)]
 pub(crate) fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]) {
-    map1(&crate::kernels::Relu, x, y);
-    pack_positive(x, words);
+    const BLOCK: usize = 512;
+    for ((x, y), words) in x.chunks(BLOCK).zip(y.chunks_mut(BLOCK)).zip(words.chunks_mut(BLOCK / 64)) {
+        map1(&crate::kernels::Relu, x, y);
+        pack_positive(x, words);
+    }
 }
 
 /// `dx = bit ? dy : +0.0`.
 #[inline(always)]
 pub(crate) fn select_by_mask<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]) {
     for ((dx, dy), &w) in dx.chunks_mut(64).zip(dy.chunks(64)).zip(words) {
-        for (i, (dx, &dy)) in dx.iter_mut().zip(dy).enumerate() {
-            *dx = if (w >> i) & 1 != 0 { dy } else { T::zero() };
-        }
+        select_word(w, dy, dx);
     }
 }
 
 #[inline(always)]
 pub(crate) fn select_by_mask_inplace<T: Element>(words: &[u64], dy: &mut [T]) {
     for (dy, &w) in dy.chunks_mut(64).zip(words) {
-        for (i, dy) in dy.iter_mut().enumerate() {
-            *dy = if (w >> i) & 1 != 0 { *dy } else { T::zero() };
-        }
+        let mut g = [T::zero(); 64];
+        let g = &mut g[..dy.len()];
+        g.copy_from_slice(dy);
+        select_word(w, g, dy);
+    }
+}
+
+#[inline(always)]
+pub(crate) fn select_word<T: Sealed>(w: u64, dy: &[T], dx: &mut [T]) {
+    for (i, (dx, &dy)) in dx.iter_mut().zip(dy).enumerate() {
+        *dx = if (w >> i) & 1 != 0 { dy } else { T::zero() };
     }
 }
 
@@ -103,6 +131,72 @@ pub(crate) fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]) {
     for row in a.chunks_exact_mut(bias.len()) {
         for (x, &b) in row.iter_mut().zip(bias) {
             *x = bias_relu(*x, b);
+        }
+    }
+}
+
+/// The mask drivers for x86-64-v3 and up: whole words go through the element type's AVX2
+/// hook, partial words through the portable code.
+pub(crate) mod v3_mask {
+    use super::{map1, pack_word, select_word};
+    use crate::element::Element;
+
+    /// # Safety
+    /// x86-64-v3 must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn pack_positive<T: Element>(x: &[T], words: &mut [u64]) {
+        let mut chunks = x.chunks_exact(64);
+        for (w, chunk) in words.iter_mut().zip(&mut chunks) {
+            let chunk: &[T; 64] = chunk.try_into().expect("chunks_exact(64)");
+            // SAFETY: forwarded from the caller.
+            *w = unsafe { T::pack_word_v3(chunk) };
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            words[x.len() / 64] = pack_word(rest);
+        }
+    }
+
+    /// # Safety
+    /// x86-64-v3 must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]) {
+        const BLOCK: usize = 512;
+        for ((x, y), words) in x.chunks(BLOCK).zip(y.chunks_mut(BLOCK)).zip(words.chunks_mut(BLOCK / 64)) {
+            map1(&crate::kernels::Relu, x, y);
+            // SAFETY: forwarded from the caller.
+            unsafe { pack_positive(x, words) };
+        }
+    }
+
+    /// # Safety
+    /// x86-64-v3 must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn select_by_mask<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]) {
+        for ((dx, dy), &w) in dx.chunks_mut(64).zip(dy.chunks(64)).zip(words) {
+            match (<&mut [T; 64]>::try_from(&mut *dx), <&[T; 64]>::try_from(dy)) {
+                // SAFETY: forwarded from the caller.
+                (Ok(dx), Ok(dy)) => unsafe { T::select_word_v3(w, dy, dx) },
+                _ => select_word(w, dy, dx),
+            }
+        }
+    }
+
+    /// # Safety
+    /// x86-64-v3 must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn select_by_mask_inplace<T: Element>(words: &[u64], dy: &mut [T]) {
+        for (dy, &w) in dy.chunks_mut(64).zip(words) {
+            if let Ok(dy) = <&mut [T; 64]>::try_from(&mut *dy) {
+                let g = *dy;
+                // SAFETY: forwarded from the caller.
+                unsafe { T::select_word_v3(w, &g, dy) }
+            } else {
+                let mut g = [T::zero(); 64];
+                let g = &mut g[..dy.len()];
+                g.copy_from_slice(dy);
+                select_word(w, g, dy)
+            }
         }
     }
 }

@@ -11,7 +11,10 @@
 //! `#[inline(always)]`, so the whole loop is generated for the level (an inner call that was
 //! not inlined would fall back to the baseline and lose the vector width).
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
 pub(crate) mod generic;
+mod stream;
 
 use crate::element::{Element, Float};
 use crate::kernels::{Map1, Map2, Map3};
@@ -38,65 +41,131 @@ impl Level {
 
 /// The one list of drivers: generates each level's entry points (with its target
 /// features) and the dispatching wrapper (one `match` on the level, outside the loop).
+/// Drivers listed under `x86_bodies` use the explicit AVX2 bodies of
+/// [`generic::v3_mask`] on v3 and v4 (AVX2 instructions are part of v4 too).
 macro_rules! drivers {
-    ($(fn $name:ident <$($g:ident : $b:path),*> ($($arg:ident : $ty:ty),*);)*) => {
+    (
+        portable { $(fn $name:ident <$($g:ident : $b:path),*> ($($arg:ident : $ty:ty),*);)* }
+        x86_bodies { $(fn $mname:ident <$($mg:ident : $mb:path),*> ($($marg:ident : $mty:ty),*);)* }
+    ) => {
+        drivers!(@level v3, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt",
+            portable { $(fn $name <$($g : $b),*> ($($arg : $ty),*);)* }
+            x86_bodies { $(fn $mname <$($mg : $mb),*> ($($marg : $mty),*);)* });
+        drivers!(@level v4, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl",
+            portable { $(fn $name <$($g : $b),*> ($($arg : $ty),*);)* }
+            x86_bodies { $(fn $mname <$($mg : $mb),*> ($($marg : $mty),*);)* });
+        $(drivers!(@dispatch $name <$($g : $b),*> ($($arg : $ty),*));)*
+        $(drivers!(@dispatch $mname <$($mg : $mb),*> ($($marg : $mty),*));)*
+    };
+    (@level $level:ident, $features:literal,
+        portable { $(fn $name:ident <$($g:ident : $b:path),*> ($($arg:ident : $ty:ty),*);)* }
+        x86_bodies { $(fn $mname:ident <$($mg:ident : $mb:path),*> ($($marg:ident : $mty:ty),*);)* }
+    ) => {
         #[cfg(target_arch = "x86_64")]
-        pub(crate) mod v3 {
+        pub(crate) mod $level {
             use super::generic;
             use crate::element::{Element, Float};
             use crate::kernels::{Map1, Map2, Map3};
             $(
                 /// # Safety
-                /// The CPU must support x86-64-v3.
-                #[target_feature(enable = "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt")]
+                /// The CPU must support this level.
+                #[target_feature(enable = $features)]
                 pub(crate) unsafe fn $name<$($g: $b),*>($($arg: $ty),*) {
                     generic::$name($($arg),*)
                 }
             )*
-        }
-
-        #[cfg(target_arch = "x86_64")]
-        pub(crate) mod v4 {
-            use super::generic;
-            use crate::element::{Element, Float};
-            use crate::kernels::{Map1, Map2, Map3};
             $(
                 /// # Safety
-                /// The CPU must support x86-64-v4.
-                #[target_feature(enable = "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl")]
-                pub(crate) unsafe fn $name<$($g: $b),*>($($arg: $ty),*) {
-                    generic::$name($($arg),*)
+                /// The CPU must support this level.
+                #[target_feature(enable = $features)]
+                pub(crate) unsafe fn $mname<$($mg: $mb),*>($($marg: $mty),*) {
+                    // SAFETY: this level includes x86-64-v3.
+                    unsafe { generic::v3_mask::$mname($($marg),*) }
                 }
             )*
         }
-
-        $(
-            #[inline]
-            pub(crate) fn $name<$($g: $b),*>(level: Level, $($arg: $ty),*) {
-                use crate::dispatch::Isa;
-                match level.isa() {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: a `Level` of V3 exists only after the CPU was found to have it.
-                    Isa::V3 => unsafe { v3::$name($($arg),*) },
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: a `Level` of V4 exists only after the CPU was found to have it.
-                    Isa::V4 => unsafe { v4::$name($($arg),*) },
-                    _ => generic::$name($($arg),*),
-                }
+    };
+    (@dispatch $name:ident <$($g:ident : $b:path),*> ($($arg:ident : $ty:ty),*)) => {
+        #[inline]
+        pub(crate) fn $name<$($g: $b),*>(level: Level, $($arg: $ty),*) {
+            use crate::dispatch::Isa;
+            match level.isa() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: a `Level` of V3 exists only after the CPU was found to have it.
+                Isa::V3 => unsafe { v3::$name($($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: a `Level` of V4 exists only after the CPU was found to have it.
+                Isa::V4 => unsafe { v4::$name($($arg),*) },
+                _ => generic::$name($($arg),*),
             }
-        )*
+        }
     };
 }
 
 drivers! {
-    fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]);
-    fn map1_inplace<T: Copy, K: Map1<T>>(k: &K, x: &mut [T]);
-    fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]);
-    fn map2_inplace<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &mut [T]);
-    fn map3<T: Copy, K: Map3<T>>(k: &K, a: &[T], b: &[T], c: &[T], out: &mut [T]);
-    fn pack_positive<T: Element>(x: &[T], words: &mut [u64]);
-    fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);
-    fn select_by_mask<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]);
-    fn select_by_mask_inplace<T: Element>(words: &[u64], dy: &mut [T]);
-    fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]);
+    portable {
+        fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]);
+        fn map1_inplace<T: Copy, K: Map1<T>>(k: &K, x: &mut [T]);
+        fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]);
+        fn map2_inplace<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &mut [T]);
+        fn map3<T: Copy, K: Map3<T>>(k: &K, a: &[T], b: &[T], c: &[T], out: &mut [T]);
+        fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]);
+    }
+    x86_bodies {
+        fn pack_positive<T: Element>(x: &[T], words: &mut [u64]);
+        fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);
+        fn select_by_mask<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]);
+        fn select_by_mask_inplace<T: Element>(words: &[u64], dy: &mut [T]);
+    }
+}
+
+/// Outputs at least this large go out with non-temporal stores (on v3 and v4): beyond the
+/// 32 MiB last-level cache of the project's machines, where regular stores pay a
+/// read-for-ownership of every destination line.
+pub(crate) const STREAM_MIN_BYTES: usize = 32 << 20;
+
+macro_rules! stream_entry {
+    ($name:ident, $features:literal, $inner:ident <$($g:ident : $b:path),*> ($($arg:ident : $ty:ty),*)) => {
+        /// # Safety
+        /// The CPU must support this level.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name<$($g: $b),*>($($arg: $ty),*) {
+            // SAFETY: this level includes AVX.
+            unsafe { stream::$inner($($arg),*) }
+        }
+    };
+}
+
+stream_entry!(map1_stream_v3, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt", map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]));
+stream_entry!(map1_stream_v4, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl", map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]));
+stream_entry!(map2_stream_v3, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt", map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]));
+stream_entry!(map2_stream_v4, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl", map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]));
+
+/// [`map1`] with non-temporal stores where the level has them.
+pub(crate) fn map1_stream<T: Copy, K: Map1<T>>(level: Level, k: &K, x: &[T], y: &mut [T]) {
+    use crate::dispatch::Isa;
+    match level.isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a `Level` of V3 exists only after the CPU was found to have it.
+        Isa::V3 => unsafe { map1_stream_v3(k, x, y) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a `Level` of V4 exists only after the CPU was found to have it.
+        Isa::V4 => unsafe { map1_stream_v4(k, x, y) },
+        _ => map1(level, k, x, y),
+    }
+}
+
+/// [`map2`] with non-temporal stores where the level has them.
+pub(crate) fn map2_stream<T: Copy, K: Map2<T>>(level: Level, k: &K, a: &[T], b: &[T], out: &mut [T]) {
+    use crate::dispatch::Isa;
+    match level.isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a `Level` of V3 exists only after the CPU was found to have it.
+        Isa::V3 => unsafe { map2_stream_v3(k, a, b, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a `Level` of V4 exists only after the CPU was found to have it.
+        Isa::V4 => unsafe { map2_stream_v4(k, a, b, out) },
+        _ => map2(level, k, a, b, out),
+    }
 }

@@ -1,0 +1,385 @@
+//! Throughput of every kernel beside the machine's copy bandwidth, measured in the same run.
+//!
+//! ```text
+//! cargo bench -p rectify --bench throughput --features ndarray -- [--quick] [--sizes 4K,64K,1M,16M,256M]
+//!     [--filter SUBSTRING] [--rounds N] [--markdown]
+//! ```
+//!
+//! GB/s counts bytes read + bytes written by the op (forward 2 arrays, backward 3, the mask
+//! 1/8 byte per element). Rows of one size run interleaved, round after round, and each row
+//! reports its median, so a noisy neighbour slows every row of a round alike (the machine is
+//! shared; compare only within one run). Baselines in every group: `copy_from_slice` of the
+//! same bytes, a non-temporal copy (AVX2 streaming stores) beyond the cache, the naive scalar
+//! loop, and ndarray's `mapv_inplace`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use rectify::{Isa, Kink, Par, Ramp, ReluMask, bf16, f16};
+
+struct Row {
+    group: String,
+    name: String,
+    bytes: f64,
+    run: Box<dyn FnMut()>,
+    samples: Vec<f64>,
+}
+
+fn parse_size(s: &str) -> usize {
+    let s = s.trim();
+    let (num, mul) = match s.chars().last() {
+        Some('K') => (&s[..s.len() - 1], 1 << 10),
+        Some('M') => (&s[..s.len() - 1], 1 << 20),
+        Some('G') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<usize>().expect("size like 4K, 1M") * mul
+}
+
+fn label(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{}M", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{}K", n >> 10),
+        n => n.to_string(),
+    }
+}
+
+trait BenchFloat: rectify::Float + Default {
+    fn from_f32(v: f32) -> Self;
+    /// The obvious scalar ReLU a user would write.
+    fn naive_relu(self) -> Self;
+}
+impl BenchFloat for f32 {
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+    fn naive_relu(self) -> Self {
+        if self > 0.0 { self } else { 0.0 }
+    }
+}
+impl BenchFloat for f64 {
+    fn from_f32(v: f32) -> Self {
+        v as f64
+    }
+    fn naive_relu(self) -> Self {
+        if self > 0.0 { self } else { 0.0 }
+    }
+}
+impl BenchFloat for f16 {
+    fn from_f32(v: f32) -> Self {
+        f16::from_f32(v)
+    }
+    fn naive_relu(self) -> Self {
+        if self > f16::ZERO { self } else { f16::ZERO }
+    }
+}
+impl BenchFloat for bf16 {
+    fn from_f32(v: f32) -> Self {
+        bf16::from_f32(v)
+    }
+    fn naive_relu(self) -> Self {
+        if self > bf16::ZERO { self } else { bf16::ZERO }
+    }
+}
+
+fn data<T: BenchFloat>(n: usize, seed: u32) -> Vec<T> {
+    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            T::from_f32((s % 2001) as f32 / 100.0 - 10.0)
+        })
+        .collect()
+}
+
+/// Rows for one dtype at one size: baselines, then every op on every level.
+fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Row>, filter: &str) {
+    let dtype = T::DTYPE.name();
+    let group = format!("{dtype} {}", label(n));
+    let e = size_of::<T>() as f64 * n as f64;
+    let mut add = |name: String, bytes: f64, run: Box<dyn FnMut()>| {
+        if name.contains(filter) || filter.is_empty() {
+            rows.push(Row { group: group.clone(), name, bytes, run, samples: Vec::new() });
+        }
+    };
+
+    // Baselines.
+    {
+        let x = data::<T>(n, 1);
+        let mut y = vec![T::default(); n];
+        add(
+            "copy (copy_from_slice)".into(),
+            2.0 * e,
+            Box::new(move || {
+                y.copy_from_slice(black_box(&x));
+                black_box(&mut y);
+            }),
+        );
+    }
+    #[cfg(target_arch = "x86_64")]
+    if Isa::V3.is_available() {
+        let x = data::<T>(n, 1);
+        let mut y = vec![T::default(); n];
+        add(
+            "copy (AVX2 loop)".into(),
+            2.0 * e,
+            Box::new(move || {
+                // SAFETY: AVX2 was just detected; both slices have the same byte length.
+                unsafe { vector_copy(x.as_ptr().cast(), y.as_mut_ptr().cast(), size_of::<T>() * n) };
+                black_box(&mut y);
+            }),
+        );
+    }
+    #[cfg(target_arch = "x86_64")]
+    if Isa::V3.is_available() && size_of::<T>() * n >= 64 {
+        let x = data::<T>(n, 1);
+        let mut y = vec![T::default(); n];
+        add(
+            "copy (non-temporal)".into(),
+            2.0 * e,
+            Box::new(move || {
+                // SAFETY: AVX2 was just detected; both slices have the same byte length.
+                unsafe { nt_copy(x.as_ptr().cast(), y.as_mut_ptr().cast(), size_of::<T>() * n) };
+                black_box(&mut y);
+            }),
+        );
+    }
+    {
+        let mut x = data::<T>(n, 2);
+        add(
+            "naive loop in place (if x > 0 {x} else {0})".into(),
+            2.0 * e,
+            Box::new(move || {
+                for v in black_box(&mut x).iter_mut() {
+                    *v = v.naive_relu();
+                }
+            }),
+        );
+    }
+    if T::DTYPE == rectify::DType::F32 {
+        let mut x = data::<f32>(n, 3);
+        add(
+            "naive loop in place (f32::max)".into(),
+            2.0 * e,
+            Box::new(move || {
+                for v in black_box(&mut x).iter_mut() {
+                    *v = v.max(0.0);
+                }
+            }),
+        );
+        #[cfg(feature = "ndarray")]
+        {
+            let mut a = ndarray::Array1::from(data::<f32>(n, 4));
+            add(
+                "ndarray mapv_inplace(max)".into(),
+                2.0 * e,
+                Box::new(move || {
+                    black_box(&mut a).mapv_inplace(|v| v.max(0.0));
+                }),
+            );
+        }
+    }
+
+    let leaky = Ramp::leaky(0.01).unwrap();
+    let relu6 = Ramp::relu6();
+    let general = Ramp::new(0.1, 0.5, 4.0).unwrap();
+    for &isa in levels {
+        let l = isa.name();
+        let with = move |f: Box<dyn FnMut()>| -> Box<dyn FnMut()> {
+            let mut f = f;
+            Box::new(move || rectify::with_isa(isa, || rectify::with_par(Par::Seq, &mut f)).unwrap())
+        };
+        let x = data::<T>(n, 5);
+        let dy = data::<T>(n, 6);
+        let mask = ReluMask::from_input(&x);
+        let m = n as f64 / 8.0;
+        macro_rules! row {
+            ($name:expr, $bytes:expr, |$($v:ident),*| $body:expr) => {{
+                $(#[allow(unused_mut)] let mut $v = $v.clone();)*
+                add(format!("{} [{l}]", $name), $bytes, with(Box::new(move || { $body; })));
+            }};
+        }
+        let y = vec![T::default(); n];
+        row!("relu out of place", 2.0 * e, |x, y| rectify::relu(black_box(&x), &mut y));
+        row!("relu in place", 2.0 * e, |x| rectify::relu_inplace(black_box(&mut x)));
+        row!("relu backward (x, dy -> dx)", 3.0 * e, |x, dy, y| rectify::relu_backward(&x, &dy, &mut y));
+        row!("relu backward (dx over dy)", 3.0 * e, |x, dy| rectify::relu_backward_inplace(&x, &mut dy));
+        row!("relu backward from mask", 2.0 * e + m, |mask, dy, y| rectify::relu_backward_from_mask(
+            &mask, &dy, &mut y
+        ));
+        row!("relu forward with mask", 2.0 * e + m, |x, y, mask| rectify::relu_with_mask(&x, &mut y, &mut mask));
+        row!("leaky 0.01 out of place", 2.0 * e, |x, y| leaky.forward(&x, &mut y));
+        row!("relu6 out of place", 2.0 * e, |x, y| relu6.forward(&x, &mut y));
+        row!("ramp(0.1, 0.5, 4) backward Mid", 3.0 * e, |x, dy, y| general.backward(&x, &dy, &mut y, Kink::Mid));
+        let _ = (&x, &dy, &y, &mask);
+    }
+}
+
+/// A plain AVX2 copy loop, 4 vectors an iteration: glibc's `memcpy` (behind
+/// `copy_from_slice`) uses `rep movsb` at some sizes, which is slow for some alignments on
+/// AMD parts, so the best of the two copies is the fair ceiling.
+///
+/// # Safety
+/// AVX2 must be available; `src` and `dst` valid for `bytes` bytes and not overlapping.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn vector_copy(src: *const u8, dst: *mut u8, bytes: usize) {
+    use std::arch::x86_64::*;
+    let mut i = 0;
+    while i + 128 <= bytes {
+        // SAFETY: i + 128 <= bytes.
+        unsafe {
+            let a = _mm256_loadu_si256(src.add(i).cast());
+            let b = _mm256_loadu_si256(src.add(i + 32).cast());
+            let c = _mm256_loadu_si256(src.add(i + 64).cast());
+            let d = _mm256_loadu_si256(src.add(i + 96).cast());
+            _mm256_storeu_si256(dst.add(i).cast(), a);
+            _mm256_storeu_si256(dst.add(i + 32).cast(), b);
+            _mm256_storeu_si256(dst.add(i + 64).cast(), c);
+            _mm256_storeu_si256(dst.add(i + 96).cast(), d);
+        }
+        i += 128;
+    }
+    while i < bytes {
+        // SAFETY: i < bytes.
+        unsafe { *dst.add(i) = *src.add(i) };
+        i += 1;
+    }
+}
+
+/// A copy with AVX2 non-temporal stores: the bandwidth ceiling of an out-of-place op whose
+/// output does not fit in the cache.
+///
+/// # Safety
+/// AVX2 must be available; `src` and `dst` valid for `bytes` bytes and not overlapping.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn nt_copy(src: *const u8, dst: *mut u8, bytes: usize) {
+    use std::arch::x86_64::*;
+    let mut i = 0;
+    // Peel to 32-byte alignment of the destination.
+    while i < bytes && !(dst as usize + i).is_multiple_of(32) {
+        // SAFETY: i < bytes.
+        unsafe { *dst.add(i) = *src.add(i) };
+        i += 1;
+    }
+    while i + 32 <= bytes {
+        // SAFETY: in bounds; dst + i is 32-byte aligned.
+        unsafe { _mm256_stream_si256(dst.add(i).cast(), _mm256_loadu_si256(src.add(i).cast())) };
+        i += 32;
+    }
+    while i < bytes {
+        // SAFETY: i < bytes.
+        unsafe { *dst.add(i) = *src.add(i) };
+        i += 1;
+    }
+    _mm_sfence();
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let quick = flag("--quick");
+    let sizes: Vec<usize> = value("--sizes")
+        .map(|s| s.split(',').map(parse_size).collect())
+        .unwrap_or_else(|| if quick { vec![1 << 10] } else { vec![1 << 12, 1 << 16, 1 << 20, 1 << 24] });
+    let rounds: usize = value("--rounds").map_or(if quick { 1 } else { 7 }, |r| r.parse().unwrap());
+    let filter = value("--filter").unwrap_or_default();
+    let dtypes = value("--dtypes").unwrap_or_else(|| "f32,f64,f16,bf16".into());
+    let levels = Isa::available();
+
+    let markdown = flag("--markdown");
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let level_names: Vec<&str> = levels.iter().map(|l| l.name()).collect();
+    if markdown {
+        println!("Machine: {cpu}, {cores} cores; levels available: {level_names:?}; one thread.");
+        println!(
+            "GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds; `x copy` = ratio to the best copy of the same bytes in the same run (`copy_from_slice`, an AVX2 loop, or AVX2 streaming stores)."
+        );
+        println!();
+        println!("| size | row | GB/s | x copy | ns/call |");
+        println!("|---|---|---:|---:|---:|");
+    } else {
+        println!(
+            "# rectify throughput on {cpu} ({cores} cores), GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds"
+        );
+        println!("# levels available: {level_names:?}; one thread");
+        println!("{:<10} {:<52} {:>10} {:>8} {:>10}", "group", "row", "GB/s", "x copy", "ns/call");
+    }
+    for &n in &sizes {
+        for dtype in dtypes.split(',') {
+            let mut rows = Vec::new();
+            match dtype {
+                "f32" => rows_for::<f32>(n, &levels, &mut rows, &filter),
+                "f64" => rows_for::<f64>(n, &levels, &mut rows, &filter),
+                "f16" => rows_for::<f16>(n, &levels, &mut rows, &filter),
+                "bf16" => rows_for::<bf16>(n, &levels, &mut rows, &filter),
+                other => panic!("unknown dtype {other}"),
+            }
+            // Calibrate: iterations per sample so that a sample takes about 2 ms.
+            let iters: Vec<usize> = rows
+                .iter_mut()
+                .map(|r| {
+                    let t = Instant::now();
+                    (r.run)();
+                    let once = t.elapsed().as_secs_f64().max(1e-8);
+                    if quick { 1 } else { ((2e-3 / once) as usize).clamp(1, 1_000_000) }
+                })
+                .collect();
+            for _ in 0..rounds {
+                for (r, &k) in rows.iter_mut().zip(&iters) {
+                    let t = Instant::now();
+                    for _ in 0..k {
+                        (r.run)();
+                    }
+                    r.samples.push(t.elapsed().as_secs_f64() / k as f64);
+                }
+            }
+            // The ceiling: the best of the copies of the same bytes in this run.
+            let copy = rows
+                .iter()
+                .filter(|r| r.name.starts_with("copy ("))
+                .map(|r| r.bytes / median(&mut r.samples.clone()))
+                .reduce(f64::max);
+            for r in &mut rows {
+                let t = median(&mut r.samples);
+                let gbs = r.bytes / t / 1e9;
+                let ratio = copy.map_or(f64::NAN, |c| r.bytes / t / c);
+                if markdown {
+                    println!("| {} | {} | {gbs:.1} | {ratio:.2} | {:.0} |", r.group, r.name, t * 1e9);
+                } else {
+                    println!("{:<10} {:<52} {:>10.1} {:>8.2} {:>10.1}", r.group, r.name, gbs, ratio, t * 1e9);
+                }
+            }
+        }
+    }
+    // Per-call overhead at 16 elements.
+    let x = [1.0f32; 16];
+    let mut y = [0.0f32; 16];
+    let k = if quick { 10 } else { 2_000_000 };
+    let t = Instant::now();
+    for _ in 0..k {
+        rectify::relu(black_box(&x), black_box(&mut y));
+    }
+    let per_call = t.elapsed().as_secs_f64() / k as f64 * 1e9;
+    if markdown {
+        println!();
+    }
+    println!("Per-call cost: `relu` on 16 f32 takes {per_call:.1} ns.");
+}

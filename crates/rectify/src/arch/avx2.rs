@@ -1,0 +1,127 @@
+//! Explicit AVX2 bodies for the 1-bit mask, where LLVM's vectorisation of the portable loop
+//! falls short (it shifts 64-bit lanes by variable counts instead of using `movemask` and
+//! constant bit tests). Reached only through the v3 and v4 entry points, via the per-type
+//! hooks of the element trait; each body is checked against the portable one by the tests.
+
+#![cfg(target_arch = "x86_64")]
+
+use core::arch::x86_64::*;
+use core::mem::size_of;
+
+/// The bits `x > 0` (false for NaN) of 64 f32.
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+pub(crate) unsafe fn pack_word_f32(x: &[f32; 64]) -> u64 {
+    let mut w = 0u64;
+    for (j, eight) in x.chunks_exact(8).enumerate() {
+        // SAFETY: AVX2 (caller); `eight` holds 8 f32; the ordered compare is false for NaN.
+        let bits = unsafe {
+            let v = _mm256_loadu_ps(eight.as_ptr());
+            _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(v, _mm256_setzero_ps()))
+        };
+        w |= (bits as u32 as u64) << (8 * j);
+    }
+    w
+}
+
+/// The bits `x > 0` of 64 f64.
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+pub(crate) unsafe fn pack_word_f64(x: &[f64; 64]) -> u64 {
+    let mut w = 0u64;
+    for (j, four) in x.chunks_exact(4).enumerate() {
+        // SAFETY: AVX2 (caller); `four` holds 4 f64.
+        let bits = unsafe {
+            let v = _mm256_loadu_pd(four.as_ptr());
+            _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(v, _mm256_setzero_pd()))
+        };
+        w |= (bits as u32 as u64) << (4 * j);
+    }
+    w
+}
+
+/// The bits `x > 0` of 64 raw 16-bit floats whose positive infinity has bits `inf`:
+/// as signed integers, `0 < s <= inf` (positive NaNs are above `inf`).
+///
+/// # Safety
+/// AVX2 and BMI2 must be available; `T` must be 2 bytes.
+#[inline(always)]
+pub(crate) unsafe fn pack_word_16<T: Copy>(x: &[T; 64], inf: i16) -> u64 {
+    debug_assert_eq!(size_of::<T>(), 2);
+    let mut w = 0u64;
+    for (j, sixteen) in x.chunks_exact(16).enumerate() {
+        // SAFETY: AVX2 + BMI2 (caller); `sixteen` holds 16 u16.
+        let bits = unsafe {
+            let s = _mm256_loadu_si256(sixteen.as_ptr().cast());
+            let above_zero = _mm256_cmpgt_epi16(s, _mm256_setzero_si256());
+            let not_above_inf = _mm256_cmpgt_epi16(_mm256_set1_epi16(inf.wrapping_add(1)), s);
+            let m = _mm256_and_si256(above_zero, not_above_inf);
+            // Two mask bits per 16-bit lane: keep every other one.
+            _pext_u32(_mm256_movemask_epi8(m) as u32, 0x5555_5555)
+        };
+        w |= (bits as u64) << (16 * j);
+    }
+    w
+}
+
+/// `dx = bit ? dy : 0` (all-zero bits where the bit is clear) for 64 lanes of 32 bits.
+///
+/// # Safety
+/// AVX2 must be available; `T` must be of the lane size.
+#[inline(always)]
+pub(crate) unsafe fn select_word_32<T: Copy>(w: u64, dy: &[T; 64], dx: &mut [T; 64]) {
+    debug_assert_eq!(size_of::<T>() * 8, 32);
+    // SAFETY: AVX2 (caller); every access is to 8 lanes of a 64-lane array.
+    unsafe {
+        let lane_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+        for (j, (dx, dy)) in dx.chunks_exact_mut(8).zip(dy.chunks_exact(8)).enumerate() {
+            let byte = _mm256_set1_epi32(((w >> (8 * j)) & 0xff) as i32);
+            let keep = _mm256_cmpeq_epi32(_mm256_and_si256(byte, lane_bits), lane_bits);
+            let g = _mm256_loadu_si256(dy.as_ptr().cast());
+            _mm256_storeu_si256(dx.as_mut_ptr().cast(), _mm256_and_si256(keep, g));
+        }
+    }
+}
+
+/// `dx = bit ? dy : 0` (all-zero bits where the bit is clear) for 64 lanes of 64 bits.
+///
+/// # Safety
+/// AVX2 must be available; `T` must be of the lane size.
+#[inline(always)]
+pub(crate) unsafe fn select_word_64<T: Copy>(w: u64, dy: &[T; 64], dx: &mut [T; 64]) {
+    debug_assert_eq!(size_of::<T>() * 8, 64);
+    // SAFETY: AVX2 (caller); every access is to 4 lanes of a 64-lane array.
+    unsafe {
+        let lane_bits = _mm256_setr_epi64x(1, 2, 4, 8);
+        for (j, (dx, dy)) in dx.chunks_exact_mut(4).zip(dy.chunks_exact(4)).enumerate() {
+            let nibble = _mm256_set1_epi64x(((w >> (4 * j)) & 0xf) as i64);
+            let keep = _mm256_cmpeq_epi64(_mm256_and_si256(nibble, lane_bits), lane_bits);
+            let g = _mm256_loadu_si256(dy.as_ptr().cast());
+            _mm256_storeu_si256(dx.as_mut_ptr().cast(), _mm256_and_si256(keep, g));
+        }
+    }
+}
+
+/// `dx = bit ? dy : 0` (all-zero bits where the bit is clear) for 64 lanes of 16 bits.
+///
+/// # Safety
+/// AVX2 must be available; `T` must be of the lane size.
+#[inline(always)]
+pub(crate) unsafe fn select_word_16<T: Copy>(w: u64, dy: &[T; 64], dx: &mut [T; 64]) {
+    debug_assert_eq!(size_of::<T>() * 8, 16);
+    // SAFETY: AVX2 (caller); every access is to 16 lanes of a 64-lane array.
+    unsafe {
+        let lane_bits =
+            _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, i16::MIN);
+        for (j, (dx, dy)) in dx.chunks_exact_mut(16).zip(dy.chunks_exact(16)).enumerate() {
+            let half = _mm256_set1_epi16(((w >> (16 * j)) & 0xffff) as u16 as i16);
+            let keep = _mm256_cmpeq_epi16(_mm256_and_si256(half, lane_bits), lane_bits);
+            let g = _mm256_loadu_si256(dy.as_ptr().cast());
+            _mm256_storeu_si256(dx.as_mut_ptr().cast(), _mm256_and_si256(keep, g));
+        }
+    }
+}

@@ -1,0 +1,630 @@
+//! Every op, every float dtype, every level, lengths 0..=3*64+1, start offsets 0..64, in place
+//! and out of place, every kink, one and several threads: bitwise against the reference.
+
+use rectify::reference as r;
+use rectify::{ChannelLayout, Kink, Par, Ramp, ReluMask, Rrelu, bf16, f16};
+
+use crate::common::{Bits, Rng, assert_bits_eq, on_every_level, pool};
+
+const MAX_LEN: usize = 3 * 64 + 1;
+const OFFSETS: usize = 64;
+const PARS: [Par; 3] = [Par::Seq, Par::Threads(2), Par::Threads(3)];
+const KINKS: [Kink; 3] = [Kink::Lower, Kink::Upper, Kink::Mid];
+
+/// Offsets to sweep under a thread setting: all of them single-threaded, a few with threads
+/// (each threaded call starts threads, which is slow).
+fn offsets(par: Par) -> Vec<usize> {
+    if par == Par::Seq { (0..OFFSETS).collect() } else { vec![0, 1, 17, 63] }
+}
+
+/// Lengths to sweep under a thread setting: all of them single-threaded; with threads, the
+/// ones around each split point (every multiple of 64).
+fn lengths(par: Par) -> Vec<usize> {
+    if par == Par::Seq {
+        (0..=MAX_LEN).collect()
+    } else {
+        (0..=MAX_LEN).filter(|n| matches!(n % 64, 0 | 1 | 63)).collect()
+    }
+}
+
+fn source<T: Copy>(pool: &[T], seed: u64) -> Vec<T> {
+    let mut rng = Rng(seed);
+    (0..MAX_LEN + OFFSETS).map(|_| pool[rng.below(pool.len())]).collect()
+}
+
+pub fn sweep_unary<T: Bits>(
+    name: &str,
+    pool: &[T],
+    forward: impl Fn(&[T], &mut [T]),
+    inplace: impl Fn(&mut [T]),
+    reference: impl Fn(T) -> T,
+) {
+    sweep_unary_indexed(name, pool, forward, inplace, |_, x| reference(x));
+}
+
+/// As [`sweep_unary`], with a reference that also sees the element's index in the slice.
+pub fn sweep_unary_indexed<T: Bits>(
+    name: &str,
+    pool: &[T],
+    forward: impl Fn(&[T], &mut [T]),
+    inplace: impl Fn(&mut [T]),
+    reference: impl Fn(usize, T) -> T,
+) {
+    let src = source(pool, 1);
+    on_every_level(&PARS, |isa, par| {
+        for off in offsets(par) {
+            for len in lengths(par) {
+                let x = &src[off..off + len];
+                let want: Vec<T> = x.iter().enumerate().map(|(i, &v)| reference(i, v)).collect();
+                let what = || format!("{name} {:?} on {isa} with {par:?}, len {len}, offset {off}", T::DTYPE);
+                let y_off = (off * 7 + 3) % OFFSETS;
+                let mut y = vec![T::from_u64(0x55); len + OFFSETS];
+                forward(x, &mut y[y_off..y_off + len]);
+                assert_bits_eq(&y[y_off..y_off + len], &want, &what);
+                let mut z = src.clone();
+                inplace(&mut z[off..off + len]);
+                assert_bits_eq(&z[off..off + len], &want, &|| format!("{} (in place)", what()));
+            }
+        }
+    });
+}
+
+pub fn sweep_binary<T: Bits>(
+    name: &str,
+    pool_x: &[T],
+    pool_dy: &[T],
+    backward: impl Fn(&[T], &[T], &mut [T]),
+    inplace: impl Fn(&[T], &mut [T]),
+    reference: impl Fn(T, T) -> T,
+) {
+    sweep_binary_indexed(name, pool_x, pool_dy, backward, inplace, |_, x, dy| reference(x, dy));
+}
+
+/// As [`sweep_binary`], with a reference that also sees the element's index in the slice.
+pub fn sweep_binary_indexed<T: Bits>(
+    name: &str,
+    pool_x: &[T],
+    pool_dy: &[T],
+    backward: impl Fn(&[T], &[T], &mut [T]),
+    inplace: impl Fn(&[T], &mut [T]),
+    reference: impl Fn(usize, T, T) -> T,
+) {
+    let src_x = source(pool_x, 2);
+    let src_dy = source(pool_dy, 3);
+    on_every_level(&PARS, |isa, par| {
+        for off in offsets(par) {
+            for len in lengths(par) {
+                let x = &src_x[off..off + len];
+                let dy_off = (off * 5 + 1) % OFFSETS;
+                let dy = &src_dy[dy_off..dy_off + len];
+                let want: Vec<T> = x.iter().zip(dy).enumerate().map(|(i, (&x, &dy))| reference(i, x, dy)).collect();
+                let what = || format!("{name} {:?} on {isa} with {par:?}, len {len}, offset {off}", T::DTYPE);
+                let dx_off = (off * 7 + 3) % OFFSETS;
+                let mut dx = vec![T::from_u64(0x55); len + OFFSETS];
+                backward(x, dy, &mut dx[dx_off..dx_off + len]);
+                assert_bits_eq(&dx[dx_off..dx_off + len], &want, &what);
+                let mut g = src_dy.clone();
+                inplace(x, &mut g[dy_off..dy_off + len]);
+                assert_bits_eq(&g[dy_off..dy_off + len], &want, &|| format!("{} (dx over dy)", what()));
+            }
+        }
+    });
+}
+
+fn dy_pool<T: Bits>() -> Vec<T> {
+    let mut v: Vec<T> = [1.0, -1.0, f64::INFINITY, f64::NAN, -0.0, 0.5, -3.25, 1e-30, 65504.0]
+        .into_iter()
+        .map(T::from_f64_lossy)
+        .collect();
+    v.extend(pool::<T>(0.0, f64::INFINITY, 9));
+    v
+}
+
+/// The ramps the sweeps cover: every named op and general ones, with slopes that are 0,
+/// in (0, 1), 1, above 1 and negative, thresholds at, above and below 0, caps that are and
+/// are not representable.
+pub fn ramps() -> Vec<(&'static str, Ramp)> {
+    vec![
+        ("relu", Ramp::relu()),
+        ("leaky 0.01", Ramp::leaky(0.01).unwrap()),
+        ("leaky 1", Ramp::leaky(1.0).unwrap()),
+        ("leaky 1.5", Ramp::leaky(1.5).unwrap()),
+        ("leaky -0.5", Ramp::leaky(-0.5).unwrap()),
+        ("relu6", Ramp::relu6()),
+        ("clipped 0.1", Ramp::clipped(0.1).unwrap()),
+        ("thresholded 1", Ramp::thresholded(1.0).unwrap()),
+        ("thresholded -0.5", Ramp::thresholded(-0.5).unwrap()),
+        ("ramp 0.2 -1 3.5", Ramp::new(0.2, -1.0, 3.5).unwrap()),
+        ("ramp 0.3 0.7 6", Ramp::new(0.3, 0.7, 6.0).unwrap()),
+        ("ramp 2 1e-3 1e4", Ramp::new(2.0, 1e-3, 1e4).unwrap()),
+    ]
+}
+
+fn ramp_family<T: Bits>() {
+    let dys = dy_pool::<T>();
+    for (name, ramp) in ramps() {
+        let xs = pool::<T>(ramp.threshold(), ramp.max_value(), 7);
+        sweep_unary(name, &xs, |x, y| ramp.forward(x, y), |x| ramp.forward_inplace(x), |x| r::ramp(&ramp, x));
+        for kink in KINKS {
+            sweep_binary(
+                &format!("{name} backward {kink:?}"),
+                &xs,
+                &dys,
+                |x, dy, dx| ramp.backward(x, dy, dx, kink),
+                |x, g| ramp.backward_inplace(x, g, kink),
+                |x, dy| r::ramp_backward(&ramp, x, dy, kink),
+            );
+        }
+        if ramp.negative_slope() >= 0.0 && ramp.threshold() >= 0.0 {
+            // From the output: sweep over outputs of the forward, and check against the
+            // backward from the input as well.
+            let ys: Vec<T> = xs.iter().map(|&x| r::ramp(&ramp, x)).collect();
+            sweep_binary(
+                &format!("{name} backward from output"),
+                &ys,
+                &dys,
+                |y, dy, dx| ramp.backward_from_output(y, dy, dx).unwrap(),
+                |y, g| ramp.backward_from_output_inplace(y, g).unwrap(),
+                |y, dy| r::ramp_backward_from_output(&ramp, y, dy),
+            );
+            for &x in &xs {
+                for &dy in &dys {
+                    let y = r::ramp(&ramp, x);
+                    let (from_x, from_y) =
+                        (r::ramp_backward(&ramp, x, dy, Kink::Lower), r::ramp_backward_from_output(&ramp, y, dy));
+                    assert_eq!(from_x.to_u64(), from_y.to_u64(), "{name} {:?}: x = {x:?}, dy = {dy:?}", T::DTYPE);
+                }
+            }
+        } else {
+            let mut dx = vec![T::from_u64(0); 1];
+            assert!(ramp.backward_from_output(&xs[..1], &dys[..1], &mut dx).is_err(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn ramp_family_f32() {
+    ramp_family::<f32>();
+}
+
+#[test]
+fn ramp_family_f64() {
+    ramp_family::<f64>();
+}
+
+#[test]
+fn ramp_family_f16() {
+    ramp_family::<f16>();
+}
+
+#[test]
+fn ramp_family_bf16() {
+    ramp_family::<bf16>();
+}
+
+fn relu_functions<T: Bits>() {
+    let xs = pool::<T>(0.0, f64::INFINITY, 11);
+    let dys = dy_pool::<T>();
+    sweep_unary("relu()", &xs, |x, y| rectify::relu(x, y), |x| rectify::relu_inplace(x), r::relu);
+    sweep_binary(
+        "relu_backward()",
+        &xs,
+        &dys,
+        |x, dy, dx| rectify::relu_backward(x, dy, dx),
+        |x, g| rectify::relu_backward_inplace(x, g),
+        r::relu_backward,
+    );
+    sweep_binary(
+        "relu_backward_from_mask()",
+        &xs,
+        &dys,
+        |x, dy, dx| {
+            let mask = ReluMask::from_input(x);
+            rectify::relu_backward_from_mask(&mask, dy, dx)
+        },
+        |x, g| {
+            let mut y = vec![T::from_u64(0); x.len()];
+            let mut mask = ReluMask::default();
+            rectify::relu_with_mask(x, &mut y, &mut mask);
+            let want: Vec<T> = x.iter().map(|&v| r::relu(v)).collect();
+            assert_bits_eq(&y, &want, &|| "relu_with_mask output".into());
+            let mut z = x.to_vec();
+            let mut mask2 = ReluMask::default();
+            rectify::relu_inplace_with_mask(&mut z, &mut mask2);
+            assert_bits_eq(&z, &want, &|| "relu_inplace_with_mask output".into());
+            assert_eq!(mask, mask2);
+            assert_eq!(mask, ReluMask::from_input(x));
+            rectify::relu_backward_from_mask_inplace(&mask, g)
+        },
+        r::relu_backward,
+    );
+    let th = 0.5;
+    let xs_th = pool::<T>(th, f64::INFINITY, 12);
+    sweep_unary(
+        "threshold(0.5, -2)",
+        &xs_th,
+        |x, y| rectify::threshold(x, th, -2.0, y).unwrap(),
+        |x| rectify::threshold_inplace(x, th, -2.0).unwrap(),
+        |x| r::threshold(th, -2.0, x),
+    );
+    sweep_binary(
+        "threshold_backward(0.5)",
+        &xs_th,
+        &dys,
+        |x, dy, dx| rectify::threshold_backward(x, th, dy, dx).unwrap(),
+        |x, g| {
+            let dy = g.to_vec();
+            rectify::threshold_backward(x, th, &dy, g).unwrap()
+        },
+        |x, dy| r::threshold_backward(th, x, dy),
+    );
+    let rrelu = Rrelu::new(0.1, 0.4).unwrap();
+    sweep_unary(
+        "rrelu eval",
+        &xs,
+        |x, y| rrelu.forward_eval(x, y),
+        |x| rrelu.eval_ramp().forward_inplace(x),
+        |x| r::ramp(&rrelu.eval_ramp(), x),
+    );
+    sweep_unary_indexed(
+        "rrelu train",
+        &xs,
+        |x, y| {
+            let mut slopes = vec![T::from_u64(0); x.len()];
+            rrelu.forward_train(x, y, &mut slopes, 99);
+            for (i, &a) in slopes.iter().enumerate() {
+                let want: T = r::rrelu_slope(0.1, 0.4, 99, i as u64);
+                assert_eq!(a.to_u64(), want.to_u64(), "slope {i}");
+            }
+        },
+        |x| {
+            let mut slopes = vec![T::from_u64(0); x.len()];
+            let x0 = x.to_vec();
+            rrelu.forward_train(&x0, x, &mut slopes, 99);
+        },
+        |i, x| r::rrelu_train(0.1, 0.4, 99, i as u64, x),
+    );
+    for kink in KINKS {
+        sweep_binary_indexed(
+            &format!("rrelu train backward {kink:?}"),
+            &xs,
+            &dys,
+            |x, dy, dx| {
+                let mut slopes = vec![T::from_u64(0); x.len()];
+                rrelu.draw_slopes(99, 0, &mut slopes);
+                rrelu.backward_train(x, &slopes, dy, dx, kink)
+            },
+            |x, g| {
+                let mut slopes = vec![T::from_u64(0); x.len()];
+                rrelu.draw_slopes(99, 0, &mut slopes);
+                let dy = g.to_vec();
+                rrelu.backward_train(x, &slopes, &dy, g, kink)
+            },
+            |i, x, dy| r::rrelu_train_backward(0.1, 0.4, 99, i as u64, x, dy, kink),
+        );
+    }
+}
+
+#[test]
+fn relu_functions_f32() {
+    relu_functions::<f32>();
+}
+
+#[test]
+fn relu_functions_f64() {
+    relu_functions::<f64>();
+}
+
+#[test]
+fn relu_functions_f16() {
+    relu_functions::<f16>();
+}
+
+#[test]
+fn relu_functions_bf16() {
+    relu_functions::<bf16>();
+}
+
+fn prelu_family<T: Bits>() {
+    let xs = pool::<T>(0.0, f64::INFINITY, 21);
+    let dys = dy_pool::<T>();
+    let src_x = source(&xs, 22);
+    let src_dy = source(&dys, 23);
+    let weights: Vec<T> = [0.25, 0.0, -0.5, 1.5, 1.0].into_iter().map(T::from_f64_lossy).collect();
+    for channels in [1usize, 3, 5] {
+        let w = &weights[..channels];
+        for layout in [ChannelLayout::Last, ChannelLayout::First { inner: 1 }, ChannelLayout::First { inner: 7 }] {
+            let run = match layout {
+                ChannelLayout::First { inner } => inner,
+                ChannelLayout::Last => 1,
+            };
+            let row = channels * run;
+            let channel_of = |i: usize| (i / run) % channels;
+            on_every_level(&PARS, |isa, par| {
+                for off in offsets(par) {
+                    for len in (0..=MAX_LEN).step_by(row) {
+                        let what = || {
+                            format!("prelu {:?} C={channels} {layout:?} on {isa} {par:?} len {len} off {off}", T::DTYPE)
+                        };
+                        let x = &src_x[off..off + len];
+                        let dy = &src_dy[(off + 5) % OFFSETS..(off + 5) % OFFSETS + len];
+                        let want: Vec<T> = x.iter().enumerate().map(|(i, &v)| r::prelu(w[channel_of(i)], v)).collect();
+                        let mut y = vec![T::from_u64(0); len];
+                        rectify::prelu(x, w, layout, &mut y);
+                        assert_bits_eq(&y, &want, &what);
+                        let mut z = x.to_vec();
+                        rectify::prelu_inplace(&mut z, w, layout);
+                        assert_bits_eq(&z, &want, &what);
+                        for kink in KINKS {
+                            let want_dx: Vec<T> = x
+                                .iter()
+                                .zip(dy)
+                                .enumerate()
+                                .map(|(i, (&x, &dy))| r::prelu_backward(w[channel_of(i)], x, dy, kink))
+                                .collect();
+                            let want_dw: Vec<T> = rectify::reference_weight_grad(x, dy, channels, layout)
+                                .into_iter()
+                                .map(T::from_f64_lossy)
+                                .collect();
+                            let mut dx = vec![T::from_u64(0); len];
+                            let mut dw = vec![T::from_u64(0); channels];
+                            rectify::prelu_backward(x, w, layout, dy, &mut dx, &mut dw, kink);
+                            assert_bits_eq(&dx, &want_dx, &what);
+                            assert_bits_eq(&dw, &want_dw, &|| format!("{} dweight", what()));
+                        }
+                    }
+                }
+            });
+        }
+    }
+}
+
+#[test]
+fn prelu_f32() {
+    prelu_family::<f32>();
+}
+
+#[test]
+fn prelu_f64() {
+    prelu_family::<f64>();
+}
+
+#[test]
+fn prelu_f16() {
+    prelu_family::<f16>();
+}
+
+#[test]
+fn prelu_bf16() {
+    prelu_family::<bf16>();
+}
+
+/// The slope gradient is summed in fixed blocks: large inputs split over threads give the
+/// same bits as one thread.
+#[test]
+fn prelu_weight_gradient_is_the_same_for_every_thread_count() {
+    let n = 3 * rectify::PRELU_SUM_BLOCK + 1000;
+    let channels = 4;
+    let mut rng = Rng(5);
+    let x: Vec<f32> = (0..n * channels).map(|_| (rng.next_u64() % 2001) as f32 / 100.0 - 10.0).collect();
+    let dy: Vec<f32> = (0..n * channels).map(|_| (rng.next_u64() % 2001) as f32 / 1000.0 - 1.0).collect();
+    let w = [0.1f32, 0.2, 0.3, 0.4];
+    let run = |par| {
+        rectify::with_par(par, || {
+            rectify::par::with_split_threshold(1, || {
+                let mut dx = vec![0.0f32; x.len()];
+                let mut dw = [0.0f32; 4];
+                rectify::prelu_backward(&x, &w, ChannelLayout::Last, &dy, &mut dx, &mut dw, Kink::Lower);
+                (dx, dw)
+            })
+        })
+    };
+    let (dx1, dw1) = run(Par::Seq);
+    for threads in 2..=5 {
+        let (dx, dw) = run(Par::Threads(threads));
+        assert_eq!(
+            dx1.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            dx.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert_eq!(dw1.map(f32::to_bits), dw.map(f32::to_bits), "{threads} threads");
+    }
+    let want: Vec<f32> =
+        rectify::reference_weight_grad(&x, &dy, 4, ChannelLayout::Last).into_iter().map(|v| v as f32).collect();
+    assert_eq!(dw1.to_vec(), want);
+}
+
+fn crelu_and_bias<T: Bits>() {
+    let xs = pool::<T>(0.0, f64::INFINITY, 31);
+    let dys = dy_pool::<T>();
+    let src_x = source(&xs, 32);
+    let src_dy: Vec<T> = source(&dys, 33).into_iter().chain(source(&dys, 34)).collect();
+    let bias_src = source(&xs, 35);
+    on_every_level(&PARS, |isa, par| {
+        for n in [1usize, 2, 5, 64, 65] {
+            for off in offsets(par) {
+                for len in (0..=MAX_LEN).step_by(n) {
+                    let what = || format!("crelu/bias_relu {:?} n={n} on {isa} {par:?} len {len} off {off}", T::DTYPE);
+                    let x = &src_x[off..off + len];
+                    let mut want = Vec::with_capacity(2 * len);
+                    for row in x.chunks(n) {
+                        want.extend(row.iter().map(|&v| r::crelu(v).0));
+                        want.extend(row.iter().map(|&v| r::crelu(v).1));
+                    }
+                    let mut y = vec![T::from_u64(0); 2 * len];
+                    rectify::crelu(x, n, &mut y);
+                    assert_bits_eq(&y, &want, &what);
+
+                    let dy = &src_dy[off..off + 2 * len];
+                    let mut want_dx = Vec::with_capacity(len);
+                    for (row, g) in x.chunks(n).zip(dy.chunks(2 * n)) {
+                        want_dx.extend(row.iter().enumerate().map(|(j, &v)| r::crelu_backward(v, g[j], g[n + j])));
+                    }
+                    let mut dx = vec![T::from_u64(0); len];
+                    rectify::crelu_backward(x, n, dy, &mut dx);
+                    assert_bits_eq(&dx, &want_dx, &what);
+
+                    let bias = &bias_src[off % 7..off % 7 + n];
+                    let want_b: Vec<T> = x.iter().enumerate().map(|(i, &v)| r::bias_relu(v, bias[i % n])).collect();
+                    let mut a = x.to_vec();
+                    let mut mask = ReluMask::default();
+                    rectify::bias_relu(&mut a, bias, Some(&mut mask));
+                    assert_bits_eq(&a, &want_b, &what);
+                    assert_eq!(mask, ReluMask::from_input(&want_b), "{}", what());
+                    let mut a2 = x.to_vec();
+                    rectify::bias_relu(&mut a2, bias, None);
+                    assert_bits_eq(&a2, &want_b, &what);
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn crelu_and_bias_relu_f32() {
+    crelu_and_bias::<f32>();
+}
+
+#[test]
+fn crelu_and_bias_relu_f64() {
+    crelu_and_bias::<f64>();
+}
+
+#[test]
+fn crelu_and_bias_relu_f16() {
+    crelu_and_bias::<f16>();
+}
+
+#[test]
+fn crelu_and_bias_relu_bf16() {
+    crelu_and_bias::<bf16>();
+}
+
+macro_rules! int_sweep {
+    ($($name:ident: $t:ty),*) => {$(
+        #[test]
+        fn $name() {
+            let mut rng = Rng(41);
+            let edge = [<$t>::MIN, <$t>::MAX, 0 as $t, 1 as $t, (0 as $t).wrapping_sub(1), 6 as $t, 7 as $t, 5 as $t];
+            let src: Vec<$t> = (0..MAX_LEN + OFFSETS)
+                .map(|i| if i % 3 == 0 { edge[rng.below(edge.len())] } else { rng.next_u64() as $t })
+                .collect();
+            on_every_level(&PARS, |isa, par| {
+                for off in offsets(par) {
+                    for len in lengths(par) {
+                        let x = &src[off..off + len];
+                        let what = format!("{} on {isa} {par:?} len {len} off {off}", stringify!($t));
+                        let mut y = vec![0 as $t; len];
+                        rectify::relu(x, &mut y);
+                        let want: Vec<$t> = x.iter().map(|&v| r::int_relu(v)).collect();
+                        assert_eq!(y, want, "relu {what}");
+                        let mut z = x.to_vec();
+                        rectify::relu_inplace(&mut z);
+                        assert_eq!(z, want, "relu_inplace {what}");
+                        rectify::int::clipped_relu(x, &mut y, 6 as $t).unwrap();
+                        let want: Vec<$t> = x.iter().map(|&v| r::int_clipped(v, 6 as $t)).collect();
+                        assert_eq!(y, want, "clipped {what}");
+                        let mut z = x.to_vec();
+                        rectify::int::clipped_relu_inplace(&mut z, 6 as $t).unwrap();
+                        assert_eq!(z, want, "clipped in place {what}");
+                    }
+                }
+            });
+            assert!(rectify::int::clipped_relu(&src[..1], &mut [0 as $t], 0 as $t).is_err());
+        }
+    )*};
+}
+
+int_sweep!(int_i8: i8, int_i16: i16, int_i32: i32, int_i64: i64, int_u8: u8, int_u16: u16, int_u32: u32, int_u64: u64);
+
+#[test]
+fn quantized_relu_and_relu6_on_every_input() {
+    use rectify::int::{QuantParams, quantized_relu, quantized_relu6};
+    for (scale, zp) in [(0.05f32, 0i32), (0.1, 128), (0.023_529_412, 3), (1.0, 255), (0.001, 10)] {
+        let qp = QuantParams::new(scale, zp).unwrap();
+        let x: Vec<u8> = (0..=255).collect();
+        let six = ((6.0 / scale as f64).round_ties_even() + zp as f64).clamp(0.0, 255.0) as u8;
+        on_every_level(&[Par::Seq], |isa, _| {
+            let mut y = vec![0u8; 256];
+            quantized_relu(&x, &mut y, qp).unwrap();
+            assert_eq!(
+                y,
+                x.iter().map(|&q| q.max(zp as u8)).collect::<Vec<_>>(),
+                "u8 relu scale {scale} zp {zp} on {isa}"
+            );
+            quantized_relu6(&x, &mut y, qp).unwrap();
+            assert_eq!(
+                y,
+                x.iter().map(|&q| q.max(zp as u8).min(six)).collect::<Vec<_>>(),
+                "u8 relu6 {scale} {zp} on {isa}"
+            );
+        });
+    }
+    for (scale, zp) in [(0.05f32, 0i32), (0.1, -128), (0.05, -10), (0.5, 127)] {
+        let qp = QuantParams::new(scale, zp).unwrap();
+        let x: Vec<i8> = (-128..=127).collect();
+        let six = ((6.0 / scale as f64).round_ties_even() + zp as f64).clamp(-128.0, 127.0) as i8;
+        let mut y = vec![0i8; 256];
+        quantized_relu(&x, &mut y, qp).unwrap();
+        assert_eq!(y, x.iter().map(|&q| q.max(zp as i8)).collect::<Vec<_>>());
+        quantized_relu6(&x, &mut y, qp).unwrap();
+        assert_eq!(y, x.iter().map(|&q| q.max(zp as i8).min(six)).collect::<Vec<_>>());
+    }
+    assert!(QuantParams::new(0.0, 0).is_err());
+    assert!(QuantParams::new(f32::NAN, 0).is_err());
+    assert!(quantized_relu(&[0u8], &mut [0u8], QuantParams::new(0.1, 300).unwrap()).is_err());
+    assert!(quantized_relu6(&[0i8], &mut [0i8], QuantParams::new(0.1, -129).unwrap()).is_err());
+}
+
+/// Large out-of-place outputs go through a buffer and streaming stores; force that path on
+/// lengths around its block size (4 KiB) and misaligned starts.
+fn streaming<T: Bits>() {
+    let xs = pool::<T>(0.5, 4.0, 51);
+    let dys = dy_pool::<T>();
+    let block = 4096 / size_of::<T>();
+    let mut rng = Rng(52);
+    let n_max = 3 * block + 40;
+    let src_x: Vec<T> = (0..n_max).map(|_| xs[rng.below(xs.len())]).collect();
+    let src_dy: Vec<T> = (0..n_max).map(|_| dys[rng.below(dys.len())]).collect();
+    let ramp = Ramp::new(0.1, 0.5, 4.0).unwrap();
+    rectify::with_stream_threshold(0, || {
+        on_every_level(&[Par::Seq, Par::Threads(2)], |isa, par| {
+            for len in [1, 31, block - 1, block, block + 1, 2 * block + 17, 3 * block] {
+                for off in [0usize, 1, 3, 8, 15] {
+                    let x = &src_x[off..off + len];
+                    let dy = &src_dy[off..off + len];
+                    let what = || format!("streaming {:?} on {isa} {par:?} len {len} off {off}", T::DTYPE);
+                    let mut y = vec![T::from_u64(0); len + 16];
+                    let y = &mut y[off % 7..off % 7 + len];
+                    ramp.forward(x, y);
+                    assert_bits_eq(y, &x.iter().map(|&v| r::ramp(&ramp, v)).collect::<Vec<_>>(), &what);
+                    rectify::relu(x, y);
+                    assert_bits_eq(y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &what);
+                    ramp.backward(x, dy, y, Kink::Mid);
+                    let want: Vec<T> =
+                        x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward(&ramp, v, g, Kink::Mid)).collect();
+                    assert_bits_eq(y, &want, &what);
+                }
+            }
+        })
+    });
+}
+
+#[test]
+fn streaming_stores_f32() {
+    streaming::<f32>();
+}
+
+#[test]
+fn streaming_stores_f64() {
+    streaming::<f64>();
+}
+
+#[test]
+fn streaming_stores_f16() {
+    streaming::<f16>();
+}
+
+#[test]
+fn streaming_stores_bf16() {
+    streaming::<bf16>();
+}
