@@ -269,7 +269,7 @@ fn print_experiment(r: &ExperimentResult, vanish: bool) {
         c.epochs,
         c.batch,
         match c.optimizer {
-            OptimizerKind::Sgd { lr, momentum } if momentum == 0.0 => format!("SGD lr {lr}"),
+            OptimizerKind::Sgd { lr, momentum: 0.0 } => format!("SGD lr {lr}"),
             OptimizerKind::Sgd { lr, momentum } => format!("SGD lr {lr} momentum {momentum}"),
             OptimizerKind::Adam { lr, .. } => format!("Adam lr {lr}"),
         },
@@ -302,18 +302,16 @@ fn print_experiment(r: &ExperimentResult, vanish: bool) {
          zeros: activations exactly 0 on the test set; dead: units 0 for every test sample; act time: share of the \
          training step in activation forward+backward (wall clock)"
     );
-    if vanish {
-        if let (Some(s), Some(relu)) = (r.run(Activation::Sigmoid), r.run(Activation::Relu)) {
-            println!(
-                "=> the sigmoid net's first-layer gradient is {:.0}x smaller than the ReLU net's ({:.1e} vs {:.1e}); \
-                 sigmoid reaches {:.1}% test accuracy, ReLU {:.1}%",
-                relu.grad_first / s.grad_first,
-                s.grad_first,
-                relu.grad_first,
-                100.0 * s.test_accuracy,
-                100.0 * relu.test_accuracy
-            );
-        }
+    if vanish && let (Some(s), Some(relu)) = (r.run(Activation::Sigmoid), r.run(Activation::Relu)) {
+        println!(
+            "=> the sigmoid net's first-layer gradient is {:.0}x smaller than the ReLU net's ({:.1e} vs {:.1e}); \
+             sigmoid reaches {:.1}% test accuracy, ReLU {:.1}%",
+            relu.grad_first / s.grad_first,
+            s.grad_first,
+            relu.grad_first,
+            100.0 * s.test_accuracy,
+            100.0 * relu.test_accuracy
+        );
     }
 }
 

@@ -76,16 +76,16 @@ pub fn apply(op: &Op, x: &Data) -> Data {
 
 /// `f'(x) * dy` elementwise (`dy` all ones when `None`); errors if `dy` differs in dtype or length.
 pub fn grad(op: &Op, x: &Data, dy: Option<&Data>, kink: Kink) -> Result<Data, String> {
-    if let Some(dy) = dy {
-        if dy.kind() != x.kind() || dy.len() != x.len() {
-            return Err(format!(
-                "dy does not match x: {:?} of {} elements against {:?} of {}",
-                dy.kind(),
-                dy.len(),
-                x.kind(),
-                x.len()
-            ));
-        }
+    if let Some(dy) = dy
+        && (dy.kind() != x.kind() || dy.len() != x.len())
+    {
+        return Err(format!(
+            "dy does not match x: {:?} of {} elements against {:?} of {}",
+            dy.kind(),
+            dy.len(),
+            x.kind(),
+            x.len()
+        ));
     }
     Ok(match (x, dy) {
         (Data::F16(v), Some(Data::F16(d))) => Data::F16(backward(op, v, d, kink)),

@@ -132,8 +132,8 @@ fn plot_is_byte_identical_and_the_derivative_jumps_at_zero() {
     let lines = polylines(&svg, "panel-relu", "derivative");
     assert_eq!(lines.len(), 2, "two pieces: the jump is not bridged by the line");
     let pts: Vec<(f64, f64)> = lines.concat();
-    let (left, right): (Vec<&(f64, f64)>, Vec<&(f64, f64)>) = pts.iter().partition(|p| p.0 < -1e-3);
-    let right: Vec<_> = right.into_iter().filter(|p| p.0 > 1e-3).collect();
+    let left: Vec<&(f64, f64)> = pts.iter().filter(|p| p.0 < -1e-3).collect();
+    let right: Vec<&(f64, f64)> = pts.iter().filter(|p| p.0 > 1e-3).collect();
     assert!(left.len() > 50 && right.len() > 50);
     assert!(left.iter().all(|p| p.1.abs() < 0.01), "f' is 0 left of the axis");
     assert!(right.iter().all(|p| (p.1 - 1.0).abs() < 0.01), "f' is 1 right of the axis");

@@ -24,7 +24,7 @@ pub struct BenchRow {
     pub ratio_to_copy: f64,
 }
 
-/// The result of [`bench`].
+/// The result of [`bench()`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BenchResult {
     /// Rounds per op (the median is reported).

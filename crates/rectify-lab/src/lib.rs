@@ -8,7 +8,7 @@
 //! the lab has its own generator ([`rng`]), and neither ndarray's product (single-threaded
 //! here) nor the rectify kernels (identical bits for any thread count) depend on threads.
 //!
-//! The experiments ([`experiment`]) return plain serde structs, shared by the `rectify`
+//! The experiments ([`experiment`](mod@experiment)) return plain serde structs, shared by the `rectify`
 //! command, the tests and the docs. The figures ([`plot`]) are SVG and PNG, byte-identical
 //! across runs, text drawn from an embedded font.
 //!

@@ -604,7 +604,8 @@ pub fn line_chart(
 ) -> Figure {
     let mut f = Figure::new(900.0, 480.0);
     let all = series.iter().flat_map(|(_, p)| p.iter().copied());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    let (mut x0, mut x1, mut y0, mut y1): (f64, f64, f64, f64) =
+        (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
     for (x, y) in all {
         if log_y && y <= 0.0 {
             continue;
@@ -614,7 +615,9 @@ pub fn line_chart(
         y0 = y0.min(y);
         y1 = y1.max(y);
     }
-    if !(x1 > x0) {
+    if !x0.is_finite() || !x1.is_finite() {
+        (x0, x1) = (0.0, 1.0);
+    } else if x1 <= x0 {
         x1 = x0 + 1.0;
     }
     let y = match y_range {

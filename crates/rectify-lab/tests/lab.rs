@@ -25,6 +25,7 @@ fn elem(n: &mut Mlp<f64>, l: usize, t: usize, i: usize) -> &mut f64 {
 /// of a tiny net, for each activation (all are differentiable away from their kinks, and
 /// random inputs keep every pre-activation far from a kink at this step size).
 #[test]
+#[allow(clippy::needless_range_loop)] // the indices name the parameter being checked
 fn gradients_match_finite_differences() {
     for act in Activation::ALL {
         let mut rng = Rng::new(11);
