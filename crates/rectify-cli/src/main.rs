@@ -302,6 +302,17 @@ fn print_experiment(r: &ExperimentResult, vanish: bool) {
          zeros: activations exactly 0 on the test set; dead: units 0 for every test sample; act time: share of the \
          training step in activation forward+backward (wall clock)"
     );
+    for run in r.runs.iter().filter(|run| run.zero_fraction > 0.0) {
+        let zeros: Vec<String> = run.zero_fraction_per_layer.iter().map(|z| format!("{:.0}%", 100.0 * z)).collect();
+        let dead: Vec<String> = run.dead_units_per_layer.iter().map(|d| d.to_string()).collect();
+        println!(
+            "{} sparsity per hidden layer (exact zeros): {}; dead units per layer (of {}): {}",
+            run.activation.name(),
+            zeros.join(" "),
+            c.width,
+            dead.join(" ")
+        );
+    }
     if vanish && let (Some(s), Some(relu)) = (r.run(Activation::Sigmoid), r.run(Activation::Relu)) {
         println!(
             "=> the sigmoid net's first-layer gradient is {:.0}x smaller than the ReLU net's ({:.1e} vs {:.1e}); \

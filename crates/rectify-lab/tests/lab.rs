@@ -121,3 +121,27 @@ fn vanishing_gradient_claims_hold_on_digits() {
     assert_eq!(s.zero_fraction, 0.0);
     assert_eq!(r.train_samples + r.test_samples, 1797);
 }
+
+#[test]
+fn every_optimizer_and_init_trains_the_spirals() {
+    for (opt, init) in
+        [("sgd", rectify_lab::Init::He), ("momentum", rectify_lab::Init::Glorot), ("adam", rectify_lab::Init::He)]
+    {
+        let cfg = TrainConfig {
+            data: DataSource::Spirals,
+            depth: 3,
+            width: 32,
+            epochs: 40,
+            batch: 16,
+            optimizer: OptimizerKind::from_name(opt, if opt == "adam" { Some(0.01) } else { Some(0.1) }).unwrap(),
+            init: Some(init),
+            ..TrainConfig::default()
+        };
+        let r = experiment::experiment(&cfg, &[Activation::Relu], |_| {}).unwrap();
+        let run = &r.runs[0];
+        let (first, last) = (run.loss_per_epoch[0], *run.loss_per_epoch.last().unwrap());
+        assert!(last < 0.6 * first, "{opt}: loss {first} -> {last}");
+        assert!(run.train_accuracy > 0.7, "{opt}: train accuracy {}", run.train_accuracy);
+        assert_eq!(run.init, init);
+    }
+}
