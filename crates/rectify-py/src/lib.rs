@@ -5,13 +5,13 @@
 //! C-contiguous arrays. These functions check everything again — dtypes, shapes, lengths,
 //! writability, overlap — before they call a kernel, so no input can make a kernel panic;
 //! each kernel runs with the GIL released and inside `catch_unwind` as a last guard.
-//! `relu` itself is a NumPy ufunc made in [`ufunc`].
+//! `relu` itself is a NumPy ufunc, made in the `ufunc` module.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use numpy::{
-    BorrowError, Element as NpElement, IntoPyArray, PyArray1, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn,
-    PyReadwriteArrayDyn, PyUntypedArray, PyUntypedArrayMethods, dtype,
+    BorrowError, Element as NpElement, IntoPyArray, PyArray1, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods,
+    PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArray, PyUntypedArrayMethods, dtype,
 };
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -39,8 +39,7 @@ fn dtype_of(a: &Bound<'_, PyAny>, what: &str) -> PyResult<Dt> {
         Ok(Dt::F64)
     } else if d.is_equiv_to(&dtype::<f16>(py)) {
         Ok(Dt::F16)
-    } else if d.typeobj().name()?.to_string() == "bfloat16" && d.itemsize() == 2 && d.is_native_byteorder() != Some(false)
-    {
+    } else if d.typeobj().name()? == "bfloat16" && d.itemsize() == 2 && d.is_native_byteorder() != Some(false) {
         Ok(Dt::BF16)
     } else {
         Err(PyTypeError::new_err(format!(

@@ -58,8 +58,7 @@ unsafe extern "C" fn relu_loop<T: rectify::Element>(
     let done = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the pointers are NumPy's loop arguments (see `# Safety`): two data
         // pointers, one count, two strides.
-        let (input, output, n, is, os) =
-            unsafe { (*args, *args.add(1), *dimensions, *steps, *steps.add(1)) };
+        let (input, output, n, is, os) = unsafe { (*args, *args.add(1), *dimensions, *steps, *steps.add(1)) };
         let n = usize::try_from(n).unwrap_or(0);
         // SAFETY: NumPy guarantees that the `n` strided elements are valid (see `# Safety`).
         unsafe { relu_strided::<T>(input.cast(), output.cast(), n, is, os) }
@@ -133,7 +132,10 @@ unsafe fn relu_strided<T: rectify::Element>(input: *const u8, output: *mut u8, n
         if i + bytes <= o || o + bytes <= i {
             // SAFETY: contiguous, aligned, `n` elements each, and the two do not overlap.
             let (x, y) = unsafe {
-                (std::slice::from_raw_parts(input.cast::<T>(), n), std::slice::from_raw_parts_mut(output.cast::<T>(), n))
+                (
+                    std::slice::from_raw_parts(input.cast::<T>(), n),
+                    std::slice::from_raw_parts_mut(output.cast::<T>(), n),
+                )
             };
             rectify::relu(x, y);
             return;
@@ -200,8 +202,7 @@ pub(crate) fn make_relu(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     // NumPy keeps these pointers for the life of the ufunc: leak them (once per import).
     let funcs: &'static mut [PyUFuncGenericFunction] = Box::leak(loops.iter().map(|&(_, f)| Some(f)).collect());
     let data: &'static mut [*mut c_void] = Box::leak(vec![ptr::null_mut(); ntypes].into_boxed_slice());
-    let types: &'static mut [c_char] =
-        Box::leak(loops.iter().flat_map(|&(t, _)| [t as c_char, t as c_char]).collect());
+    let types: &'static mut [c_char] = Box::leak(loops.iter().flat_map(|&(t, _)| [t as c_char, t as c_char]).collect());
     // SAFETY: the three tables have `ntypes` entries (two type codes per loop: one input,
     // one output) and live forever; the name and doc are static C strings; every loop
     // follows the ufunc loop convention for its type.
@@ -233,9 +234,9 @@ pub(crate) fn _register_bfloat16_loop(
 ) -> PyResult<()> {
     let typenum = dtype.num();
     let is_ours = ufunc.getattr("__name__")?.extract::<String>()? == "relu"
-        && ufunc.get_type().name()?.to_string() == "ufunc"
+        && ufunc.get_type().name()? == "ufunc"
         && ufunc.getattr("nin")?.extract::<usize>()? == 1;
-    let is_bf16 = dtype.typeobj().name()?.to_string() == "bfloat16" && dtype.itemsize() == 2;
+    let is_bf16 = dtype.typeobj().name()? == "bfloat16" && dtype.itemsize() == 2;
     if !is_ours || !is_bf16 || typenum < NPY_TYPES::NPY_USERDEF as c_int {
         return Err(PyValueError::new_err("expected rectify.relu and the dtype ml_dtypes.bfloat16"));
     }
