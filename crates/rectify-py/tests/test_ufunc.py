@@ -145,3 +145,12 @@ def test_bfloat16_loop():
 
 def test_all_float_dtypes_listed():
     assert {d.name for d in FLOATS} >= {"float16", "float32", "float64"}
+
+
+def test_ufunc_docstring_examples_run():
+    import doctest
+
+    test = doctest.DocTestParser().get_doctest(rectify.relu.__doc__, {}, "rectify.relu", None, 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    assert test.examples and runner.failures == 0
