@@ -82,6 +82,8 @@ mod fp {
     /// `FE_INVALID` on x86, x86-64 and aarch64.
     const FE_INVALID: c_int = 1;
 
+    // SAFETY: C99 `<fenv.h>` functions with these signatures, in the C library that every
+    // Linux Rust program links; they only touch the calling thread's FPU status.
     unsafe extern "C" {
         fn fetestexcept(excepts: c_int) -> c_int;
         fn feclearexcept(excepts: c_int) -> c_int;

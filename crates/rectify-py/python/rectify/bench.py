@@ -80,8 +80,8 @@ def run(dtype: str = "float32", sizes=None, budget_s: float = 0.25, out=sys.stdo
         x = rng.standard_normal(n, dtype=np.float32).astype(dt)
         o = np.empty_like(x)
         zero = dt.type(0)
-        t_r = _best(lambda: rectify.relu(x, out=o), budget_s, repeats=7)
-        t_m = _best(lambda: np.maximum(x, zero, out=o), budget_s, repeats=7)
+        t_r = _best(lambda: rectify.relu(x, out=o), budget_s, repeats=15)
+        t_m = _best(lambda: np.maximum(x, zero, out=o), budget_s, repeats=15)
         print(f"{n:>9} {t_r * 1e9:>13.0f} {t_m * 1e9:>11.0f} {t_r / t_m:>7.2f}", file=out)
     return rows
 
