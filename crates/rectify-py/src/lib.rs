@@ -246,6 +246,30 @@ fn ramp_grad(
     dispatch!(dtype_of(dy, "dy")?, T => binary::<T, _>(py, ("x", x), dy, out, |x, dy, dx| r.backward(x, dy, dx, kink)))
 }
 
+/// [`ramp_grad`] writing the gradient over `dy`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)] // the Keras parameters, the kink and two arrays
+fn ramp_grad_(
+    py: Python<'_>,
+    dy: &Bound<'_, PyAny>,
+    x: &Bound<'_, PyAny>,
+    negative_slope: f64,
+    threshold: f64,
+    max_value: f64,
+    kink: &str,
+) -> PyResult<()> {
+    let r = ramp_of(negative_slope, threshold, max_value)?;
+    let kink = kink_of(kink)?;
+    dispatch!(dtype_of(dy, "dy")?, T => {
+        let xr = ro::<T>(x, "x", "dy")?;
+        let mut dyr = rw::<T>(dy, "dy", "dy")?;
+        same_shape("dy", dyr.shape(), "x", xr.shape())?;
+        let xs = slice(&xr, "x")?;
+        let dys = slice_mut(&mut dyr, "dy")?;
+        run(py, || r.backward_inplace(xs, dys, kink))
+    })
+}
+
 /// The ramp backward from the output `y` (lower kink).
 #[pyfunction]
 fn ramp_grad_from_output(
@@ -570,6 +594,7 @@ fn rectify_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ramp, m)?)?;
     m.add_function(wrap_pyfunction!(ramp_, m)?)?;
     m.add_function(wrap_pyfunction!(ramp_grad, m)?)?;
+    m.add_function(wrap_pyfunction!(ramp_grad_, m)?)?;
     m.add_function(wrap_pyfunction!(ramp_grad_from_output, m)?)?;
     m.add_function(wrap_pyfunction!(threshold, m)?)?;
     m.add_function(wrap_pyfunction!(threshold_, m)?)?;

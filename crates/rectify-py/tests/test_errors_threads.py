@@ -122,6 +122,10 @@ def test_native_layer_checks_on_its_own():
         native.ramp(x, np.empty(12, np.float32), 0.0, 0.0, float("inf"))
     with pytest.raises(ValueError, match="kink"):
         native.ramp_grad(x, x, np.empty(12), 0.0, 0.0, float("inf"), "nope")
+    with pytest.raises(ValueError):
+        native.ramp_grad_(x, x, 0.0, 0.0, float("inf"), "lower")  # dy aliases x
+    with pytest.raises(ValueError, match="shape"):
+        native.ramp_grad_(x, np.ones(5), 0.0, 0.0, float("inf"), "lower")
 
 
 def test_mask_type_checks():

@@ -117,8 +117,12 @@ def test_ramp_grad(dtype, a, t, m, kink):
     want = ref_ramp_grad(dyr, xr, a, t, m, kink)
     assert_bits(rectify.ramp_grad(dyr[::-1], xr[::-1], a, t, m, kink), want[::-1])
     g = dyr.copy()
-    assert rectify.ramp_grad(g, xr, a, t, m, kink, out=g) is g
+    assert rectify.ramp_grad(g, xr, a, t, m, kink, out=g) is g  # in place over dy
     assert_bits(g, want)
+    h = np.zeros(2 * dyr.size, dtype)
+    h[::2] = dyr
+    rectify.ramp_grad(h[::2], xr, a, t, m, kink, out=h[::2])  # strided out=dy
+    assert_bits(h[::2], want)
 
 
 def test_named_grads(dtype):

@@ -209,10 +209,22 @@ def _inplace(fn: str, x, call) -> np.ndarray:
     return x
 
 
-def _binary(fn: str, dy, x, out, call, xname: str = "x"):
+def _binary(fn: str, dy, x, out, call, xname: str = "x", call_inplace=None):
     dy = _input(fn, dy, "dy")
     x = _input(fn, x, xname)
     _same(fn, dy, "dy", x, xname)
+    if (
+        call_inplace is not None
+        and type(out) is np.ndarray
+        and out.dtype == dy.dtype
+        and out.shape == dy.shape
+        and out.flags.writeable
+        and out.flags.c_contiguous
+        and _same_memory(out, dy)
+        and not np.may_share_memory(out, x)
+    ):
+        call_inplace(out, x)  # out=dy: the kernel writes over dy
+        return out
     o, target = _output(fn, dy.shape, dy.dtype, out, (dy, x))
     call(dy, x, o)
     return _finish(o, target, out)
@@ -523,7 +535,14 @@ def ramp_grad(
     array([0.1, 0.1, 0. ])
     """
     a, t, m, k = float(negative_slope), float(threshold), float(max_value), _kink(kink)
-    return _binary("ramp_grad", dy, x, out, lambda dy, x, o: _r.ramp_grad(dy, x, o, a, t, m, k))
+    return _binary(
+        "ramp_grad",
+        dy,
+        x,
+        out,
+        lambda dy, x, o: _r.ramp_grad(dy, x, o, a, t, m, k),
+        call_inplace=lambda dy, x: _r.ramp_grad_(dy, x, a, t, m, k),
+    )
 
 
 def relu_grad(dy, x, kink: str = "lower", out=None):

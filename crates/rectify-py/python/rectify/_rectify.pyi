@@ -19,6 +19,9 @@ def ramp_grad(
     max_value: float,
     kink: str,
 ) -> None: ...
+def ramp_grad_(
+    dy: NDArray[np.generic], x: NDArray[np.generic], negative_slope: float, threshold: float, max_value: float, kink: str
+) -> None: ...
 def ramp_grad_from_output(
     dy: NDArray[np.generic],
     y: NDArray[np.generic],
