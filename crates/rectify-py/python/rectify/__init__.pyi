@@ -5,10 +5,45 @@ from typing import Final, Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-Kink = Literal["lower", "upper", "mid"]
+_Kink = Literal["lower", "upper", "mid"]
 
 __version__: str
-__all__: list[str]
+__all__ = [
+    "ReluMask",
+    "clipped_relu",
+    "clipped_relu_",
+    "crelu",
+    "crelu_grad",
+    "get_num_threads",
+    "isa",
+    "leaky_relu",
+    "leaky_relu_",
+    "leaky_relu_grad",
+    "prelu",
+    "prelu_",
+    "prelu_grad",
+    "ramp",
+    "ramp_",
+    "ramp_grad",
+    "ramp_grad_from_output",
+    "relu",
+    "relu6",
+    "relu6_",
+    "relu6_grad",
+    "relu_",
+    "relu_grad",
+    "relu_grad_from_mask",
+    "relu_grad_from_output",
+    "relu_with_mask",
+    "rrelu",
+    "rrelu_grad",
+    "set_num_threads",
+    "threshold",
+    "threshold_",
+    "threshold_grad",
+    "thresholded_relu",
+    "thresholded_relu_",
+]
 
 #: The ufunc: ``relu(x, /, out=None, *, where=True, casting='same_kind', order='K',
 #: dtype=None, subok=True)``; loops for float16, float32, float64 (bfloat16 with
@@ -88,21 +123,21 @@ def ramp_grad(
     negative_slope: float = 0.0,
     threshold: float = 0.0,
     max_value: float = ...,
-    kink: Kink = "lower",
+    kink: _Kink = "lower",
     out: NDArray[np.floating] | None = None,
 ) -> NDArray[np.floating]: ...
 def relu_grad(
-    dy: ArrayLike, x: ArrayLike, kink: Kink = "lower", out: NDArray[np.floating] | None = None
+    dy: ArrayLike, x: ArrayLike, kink: _Kink = "lower", out: NDArray[np.floating] | None = None
 ) -> NDArray[np.floating]: ...
 def leaky_relu_grad(
     dy: ArrayLike,
     x: ArrayLike,
     negative_slope: float = 0.01,
-    kink: Kink = "lower",
+    kink: _Kink = "lower",
     out: NDArray[np.floating] | None = None,
 ) -> NDArray[np.floating]: ...
 def relu6_grad(
-    dy: ArrayLike, x: ArrayLike, kink: Kink = "lower", out: NDArray[np.floating] | None = None
+    dy: ArrayLike, x: ArrayLike, kink: _Kink = "lower", out: NDArray[np.floating] | None = None
 ) -> NDArray[np.floating]: ...
 def ramp_grad_from_output(
     dy: ArrayLike,
@@ -119,7 +154,7 @@ def threshold_grad(
     dy: ArrayLike, x: ArrayLike, th: float, out: NDArray[np.floating] | None = None
 ) -> NDArray[np.floating]: ...
 def prelu_grad(
-    dy: ArrayLike, x: ArrayLike, weight: ArrayLike, axis: int = 1, kink: Kink = "lower"
+    dy: ArrayLike, x: ArrayLike, weight: ArrayLike, axis: int = 1, kink: _Kink = "lower"
 ) -> tuple[NDArray[np.floating], NDArray[np.floating]]: ...
 def rrelu_grad(
     dy: ArrayLike,
@@ -127,7 +162,7 @@ def rrelu_grad(
     slopes: ArrayLike | None = None,
     lower: float = ...,
     upper: float = ...,
-    kink: Kink = "lower",
+    kink: _Kink = "lower",
     out: NDArray[np.floating] | None = None,
 ) -> NDArray[np.floating]: ...
 def crelu_grad(

@@ -5,6 +5,31 @@ overlapping the inputs); each function checks that and raises TypeError/ValueErr
 import numpy as np
 from numpy.typing import NDArray
 
+__all__ = [
+    "_register_bfloat16_loop",
+    "crelu",
+    "crelu_grad",
+    "get_num_threads",
+    "isa",
+    "prelu",
+    "prelu_grad",
+    "ramp",
+    "ramp_",
+    "ramp_grad",
+    "ramp_grad_",
+    "ramp_grad_from_output",
+    "relu",
+    "relu_grad_from_mask",
+    "relu_with_mask",
+    "rrelu_eval",
+    "rrelu_grad",
+    "rrelu_train",
+    "set_num_threads",
+    "threshold",
+    "threshold_",
+    "threshold_grad",
+]
+
 relu: np.ufunc
 
 def _register_bfloat16_loop(ufunc: np.ufunc, dtype: np.dtype[np.generic]) -> None: ...
