@@ -10,8 +10,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use numpy::{
-    BorrowError, Element as NpElement, IntoPyArray, PyArray1, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods,
-    PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArray, PyUntypedArrayMethods, dtype,
+    BorrowError, Element as NpElement, IntoPyArray, PyArray1, PyArrayDescr, PyArrayDescrMethods, PyArrayDyn,
+    PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArray, PyUntypedArrayMethods, dtype,
 };
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -39,7 +39,13 @@ fn dtype_of(a: &Bound<'_, PyAny>, what: &str) -> PyResult<Dt> {
         Ok(Dt::F64)
     } else if d.is_equiv_to(&dtype::<f16>(py)) {
         Ok(Dt::F16)
-    } else if d.typeobj().name()? == "bfloat16" && d.itemsize() == 2 && d.is_native_byteorder() != Some(false) {
+    } else if d.typeobj().name()? == "bfloat16"
+        && d.itemsize() == 2
+        && d.is_native_byteorder() != Some(false)
+        // rust-numpy finds the bf16 dtype as `numpy.dtype("bfloat16")` (and panics if that
+        // fails): make sure that is this dtype before it is asked.
+        && PyArrayDescr::new(py, "bfloat16").is_ok_and(|b| b.is_equiv_to(&d))
+    {
         Ok(Dt::BF16)
     } else {
         Err(PyTypeError::new_err(format!(
@@ -321,7 +327,8 @@ fn prelu_layout(len: usize, channels: usize, inner: Option<usize>) -> PyResult<C
         Some(inner) => ChannelLayout::First { inner },
     };
     let run = inner.unwrap_or(1);
-    if channels == 0 || run == 0 || !len.is_multiple_of(channels * run) {
+    let row = channels.checked_mul(run).unwrap_or(0);
+    if row == 0 || !len.is_multiple_of(row) {
         return Err(PyValueError::new_err(format!(
             "shape mismatch: {len} elements are not whole rows of {channels} channels x {run} elements"
         )));

@@ -91,6 +91,8 @@ def test_native_layer_checks_on_its_own():
     with pytest.raises(ValueError):
         native.prelu(x, np.ones((3, 1)), np.empty(12), None)
     with pytest.raises(ValueError, match="shape"):
+        native.prelu(x, np.ones(3), np.empty(12), 2**63)  # channels * inner overflows
+    with pytest.raises(ValueError, match="shape"):
         native.prelu_grad(x, x, np.ones(5), np.empty(12), np.empty(5), None, "lower")
     with pytest.raises(ValueError, match="shape"):
         native.prelu_grad(x, x, np.ones(3), np.empty(12), np.empty(2), None, "lower")
