@@ -24,7 +24,7 @@ def _label(n: int) -> str:
     return f"{n >> 20}M" if n >= 1 << 20 else f"{n >> 10}K"
 
 
-def _best(fn, budget_s: float, repeats: int = 5) -> float:
+def _best(fn, budget_s: float, repeats: int = 9) -> float:
     """Seconds per call: the best of ``repeats`` batches, each ~``budget_s / repeats``."""
     fn()  # warm up (page faults, dispatch)
     t0 = time.perf_counter()
@@ -49,7 +49,7 @@ def run(dtype: str = "float32", sizes=None, budget_s: float = 0.25, out=sys.stdo
         f"threads {rectify.get_num_threads()}, dtype {dt.name}",
         file=out,
     )
-    print("GB/s = (bytes of x read + bytes of the result written) / time; best of 5 batches", file=out)
+    print("GB/s = (bytes of x read + bytes of the result written) / time; best of 9 batches", file=out)
     header = f"{'elements':>9} {'MiB/array':>9} {'rectify.relu':>13} {'np.maximum':>11} {'x*(x>0)':>9} {'vs maximum':>10}"
     print(header, file=out)
     rng = np.random.default_rng(0)
