@@ -24,19 +24,23 @@ def _label(n: int) -> str:
     return f"{n >> 20}M" if n >= 1 << 20 else f"{n >> 10}K"
 
 
-def _best(fn, budget_s: float, repeats: int = 9) -> float:
-    """Seconds per call: the best of ``repeats`` batches, each ~``budget_s / repeats``."""
-    fn()  # warm up (page faults, dispatch)
-    t0 = time.perf_counter()
-    fn()
-    one = max(time.perf_counter() - t0, 1e-7)
-    per_batch = max(1, int(budget_s / repeats / one))
-    best = float("inf")
-    for _ in range(repeats):
+def _best(fns, budget_s: float, repeats: int = 9) -> list[float]:
+    """Seconds per call of each function: the best of ``repeats`` batches, the functions
+    taking turns batch by batch (so that a change in the machine's load hits them alike)."""
+    per_batch = []
+    for fn in fns:
+        fn()  # warm up (page faults, dispatch)
         t0 = time.perf_counter()
-        for _ in range(per_batch):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / per_batch)
+        fn()
+        one = max(time.perf_counter() - t0, 1e-7)
+        per_batch.append(max(1, int(budget_s / repeats / one)))
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            for _ in range(per_batch[i]):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - t0) / per_batch[i])
     return best
 
 
@@ -49,7 +53,7 @@ def run(dtype: str = "float32", sizes=None, budget_s: float = 0.25, out=sys.stdo
         f"threads {rectify.get_num_threads()}, dtype {dt.name}",
         file=out,
     )
-    print("GB/s = (bytes of x read + bytes of the result written) / time; best of 9 batches", file=out)
+    print("GB/s = (bytes of x read + bytes of the result written) / time; best of 9 interleaved batches", file=out)
     header = f"{'elements':>9} {'MiB/array':>9} {'rectify.relu':>13} {'np.maximum':>11} {'x*(x>0)':>9} {'vs maximum':>10}"
     print(header, file=out)
     rng = np.random.default_rng(0)
@@ -58,9 +62,9 @@ def run(dtype: str = "float32", sizes=None, budget_s: float = 0.25, out=sys.stdo
         o = np.empty_like(x)
         zero = dt.type(0)
         traffic = 2 * x.nbytes
-        t_r = _best(lambda: rectify.relu(x, out=o), budget_s)
-        t_m = _best(lambda: np.maximum(x, zero, out=o), budget_s)
-        t_t = _best(lambda: x * (x > 0), budget_s)
+        t_r, t_m, t_t = _best(
+            [lambda: rectify.relu(x, out=o), lambda: np.maximum(x, zero, out=o), lambda: x * (x > 0)], 3 * budget_s
+        )
         row = {
             "n": n,
             "rectify": traffic / t_r / 1e9,
@@ -80,8 +84,7 @@ def run(dtype: str = "float32", sizes=None, budget_s: float = 0.25, out=sys.stdo
         x = rng.standard_normal(n, dtype=np.float32).astype(dt)
         o = np.empty_like(x)
         zero = dt.type(0)
-        t_r = _best(lambda: rectify.relu(x, out=o), budget_s, repeats=15)
-        t_m = _best(lambda: np.maximum(x, zero, out=o), budget_s, repeats=15)
+        t_r, t_m = _best([lambda: rectify.relu(x, out=o), lambda: np.maximum(x, zero, out=o)], budget_s, repeats=25)
         print(f"{n:>9} {t_r * 1e9:>13.0f} {t_m * 1e9:>11.0f} {t_r / t_m:>7.2f}", file=out)
     return rows
 
