@@ -192,9 +192,8 @@ pub fn prelu_backward<T: Float>(
 fn block_weight_grad<T: Float>(x: &[T], dy: &[T], s: Shape) -> Vec<f64> {
     let mut acc = vec![0.0_f64; s.channels];
     for (x, dy) in x.chunks_exact(s.row).zip(dy.chunks_exact(s.row)) {
-        for (c, acc) in acc.iter_mut().enumerate() {
-            let run = c * s.run..(c + 1) * s.run;
-            for (&x, &dy) in x[run.clone()].iter().zip(&dy[run]) {
+        for ((x, dy), acc) in x.chunks_exact(s.run).zip(dy.chunks_exact(s.run)).zip(acc.iter_mut()) {
+            for (&x, &dy) in x.iter().zip(dy) {
                 let xc = x.widen();
                 if xc < T::C::ZERO {
                     *acc += xc.to_f64() * dy.widen().to_f64();
