@@ -174,14 +174,7 @@ pub fn with_isa<R>(isa: Isa, f: impl FnOnce() -> R) -> Result<R, Error> {
 }
 
 pub(crate) fn with_level<R>(level: Level, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<Level>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            FORCED.with(|c| c.set(self.0));
-        }
-    }
-    let _restore = Restore(FORCED.with(|c| c.replace(Some(level))));
-    f()
+    crate::par::with_thread_local(&FORCED, Some(level), f)
 }
 
 /// What runs for one dtype at the current level, in words (for `rectify info`).

@@ -82,13 +82,23 @@ pub fn set_default_par(par: Par) {
 
 /// Runs `f` with calls from this thread using `par` instead of the default.
 pub fn with_par<R>(par: Par, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<Par>);
-    impl Drop for Restore {
+    crate::par::with_thread_local(&OVERRIDE, Some(par), f)
+}
+
+/// Runs `f` with the thread-local `key` set to `value`, restoring the old value afterwards
+/// (also when `f` panics): the scoped overrides of this crate.
+pub(crate) fn with_thread_local<T: Copy + 'static, R>(
+    key: &'static std::thread::LocalKey<Cell<T>>,
+    value: T,
+    f: impl FnOnce() -> R,
+) -> R {
+    struct Restore<T: Copy + 'static>(&'static std::thread::LocalKey<Cell<T>>, T);
+    impl<T: Copy + 'static> Drop for Restore<T> {
         fn drop(&mut self) {
-            OVERRIDE.with(|c| c.set(self.0));
+            self.0.with(|c| c.set(self.1));
         }
     }
-    let _restore = Restore(OVERRIDE.with(|c| c.replace(Some(par))));
+    let _restore = Restore(key, key.with(|c| c.replace(value)));
     f()
 }
 
@@ -101,14 +111,7 @@ pub fn current_par() -> Par {
 /// too. For tests of the threaded paths; results must not change.
 #[doc(hidden)]
 pub fn with_split_threshold<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
-    struct Restore(usize);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            SPLIT_MIN.with(|c| c.set(self.0));
-        }
-    }
-    let _restore = Restore(SPLIT_MIN.with(|c| c.replace(bytes.max(1))));
-    f()
+    crate::par::with_thread_local(&SPLIT_MIN, bytes.max(1), f)
 }
 
 /// Whether a call of `len` elements of `bytes_per_element` would use more than one thread.

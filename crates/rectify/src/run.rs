@@ -29,14 +29,7 @@ fn streams<T>(len: usize) -> bool {
 /// take that path too. For tests; results must not change.
 #[doc(hidden)]
 pub fn with_stream_threshold<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
-    struct Restore(usize);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            STREAM_MIN.with(|c| c.set(self.0));
-        }
-    }
-    let _restore = Restore(STREAM_MIN.with(|c| c.replace(bytes)));
-    f()
+    crate::par::with_thread_local(&STREAM_MIN, bytes, f)
 }
 
 pub(crate) fn unary<T: Copy + Send + Sync, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
