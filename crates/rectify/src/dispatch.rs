@@ -129,7 +129,8 @@ fn detect() -> Isa {
 }
 
 /// The process-wide level: the best the CPU has, or `RECTIFY_ISA` if it names an
-/// available one. Read once.
+/// available one. Detected once; afterwards one relaxed atomic load.
+#[inline]
 fn global() -> Isa {
     match CHOSEN.load(Ordering::Relaxed) {
         UNKNOWN => detect(),
@@ -138,11 +139,13 @@ fn global() -> Isa {
 }
 
 /// The level the kernels called from this thread use now.
+#[inline]
 pub(crate) fn level() -> Level {
     if let Some(level) = FORCED.with(Cell::get) {
         return level;
     }
-    global().level().unwrap_or(Level::SCALAR)
+    // SAFETY: `detect` stores only levels that it found available on this CPU.
+    unsafe { Level::new_unchecked(global()) }
 }
 
 /// The instruction-set level that calls from this thread use now.
