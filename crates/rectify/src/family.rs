@@ -256,6 +256,16 @@ impl Ramp {
     ///
     /// # Panics
     /// If `y` and `dy` differ in length.
+    ///
+    /// ```
+    /// use rectify::Ramp;
+    /// let mut a = [-1.0_f32, 3.0, 8.0];
+    /// Ramp::relu6().forward_inplace(&mut a); // [0, 3, 6]: only the output is kept
+    /// let mut g = [1.0_f32; 3];
+    /// Ramp::relu6().backward_from_output_inplace(&a, &mut g)?;
+    /// assert_eq!(g, [0.0, 1.0, 0.0]);
+    /// # Ok::<(), rectify::Error>(())
+    /// ```
     #[track_caller]
     pub fn backward_from_output_inplace<T: Float>(&self, y: &[T], dy: &mut [T]) -> Result<(), Error> {
         self.check_from_output()?;

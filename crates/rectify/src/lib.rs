@@ -75,6 +75,15 @@
 //! | `v3` | AVX2, FMA, F16C, BMI1/2, LZCNT, MOVBE (x86-64-v3) | detected at run time, once |
 //! | `v4` | v3 + AVX-512 F/BW/CD/DQ/VL (x86-64-v4) | detected at run time, once |
 //!
+//! Each op is written once, branch-free, in `kernels.rs`; the drivers in `arch/` are
+//! compiled once per level under that level's `#[target_feature]`, where LLVM turns the
+//! selects into vector compares and blends (f16 and bf16 compares stay in 16-bit lanes).
+//! Where LLVM's code falls short, the element types carry explicit AVX2 bodies, used on v3
+//! and v4: the 1-bit mask (`movemask`, constant bit tests) and ReLU in place (plain stores
+//! where LLVM would emit slow masked ones). Out-of-place outputs beyond the last-level cache
+//! (32 MiB) go out with non-temporal stores. Nothing of this changes a bit of any result:
+//! the tests run every level against the same reference.
+//!
 //! The best level is detected on the first call and cached; `RECTIFY_ISA=scalar|v3|v4`
 //! forces one (a level the CPU lacks falls back to the best, with a warning on stderr);
 //! [`with_isa`] forces one for a closure (tests use it to run every level). [`isa`] reports

@@ -163,6 +163,14 @@ pub fn relu_inplace_with_mask<T: Element>(x: &mut [T], mask: &mut ReluMask) {
 ///
 /// # Panics
 /// If the mask, `dy` and `dx` differ in length.
+///
+/// ```
+/// let x = [3.0_f32, -1.0, 0.0, f32::NAN];
+/// let mask = rectify::ReluMask::from_input(&x); // 8 bytes instead of 16
+/// let mut dx = [9.0_f32; 4];
+/// rectify::relu_backward_from_mask(&mask, &[f32::INFINITY; 4], &mut dx);
+/// assert_eq!(dx, [f32::INFINITY, 0.0, 0.0, 0.0]);
+/// ```
 #[track_caller]
 pub fn relu_backward_from_mask<T: Element>(mask: &ReluMask, dy: &[T], dx: &mut [T]) {
     check_len("mask", mask.len(), "dy", dy.len());

@@ -105,6 +105,17 @@ impl Rrelu {
     ///
     /// # Panics
     /// If `x`, `slopes`, `dy` and `dx` differ in length.
+    ///
+    /// ```
+    /// use rectify::{Kink, Rrelu};
+    /// let rrelu = Rrelu::default();
+    /// let x = [-2.0_f32, 3.0];
+    /// let (mut y, mut slopes) = ([0.0_f32; 2], [0.0_f32; 2]);
+    /// rrelu.forward_train(&x, &mut y, &mut slopes, 7);
+    /// let mut dx = [0.0_f32; 2];
+    /// rrelu.backward_train(&x, &slopes, &[1.0, 1.0], &mut dx, Kink::Lower);
+    /// assert_eq!(dx, [slopes[0], 1.0]);
+    /// ```
     #[track_caller]
     pub fn backward_train<T: Float>(&self, x: &[T], slopes: &[T], dy: &[T], dx: &mut [T], kink: Kink) {
         check_len("x", x.len(), "slopes", slopes.len());
