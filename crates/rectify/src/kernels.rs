@@ -158,12 +158,40 @@ fn sloped<T: Float>(a: T::C, x: T) -> T {
 }
 
 #[inline(always)]
-fn sloped_backward<T: Float>(a: T::C, kink: Kink, x: T, dy: T) -> T {
+fn sloped_backward<T: Float, const KINK: u8>(a: T::C, x: T, dy: T) -> T {
     let k = x.key();
     let zero = T::zero().key();
+    let one = <T::C as Compute>::from_f64(1.0);
     let scaled = T::narrow(a * dy.widen());
     let slope = if a == T::C::ZERO { T::zero() } else { scaled };
-    let at_kink = kink_value::<T, true>(&KinkFactor::new(kink.factor(a.to_f64(), 1.0)), dy);
+    // The kink factor between the slopes a (left) and 1 (right), per element and in the
+    // compute type: min, max and (a + 1) * 0.5 give the same bits as in f64 rounded once
+    // (the sum's double rounding through f64 is innocuous), and a NaN slope picks 1 for
+    // `Lower` and `Upper` as `f64::min`/`max` do.
+    let factor = match KINK {
+        LOWER => {
+            if a < one {
+                a
+            } else {
+                one
+            }
+        }
+        UPPER => {
+            if a > one {
+                a
+            } else {
+                one
+            }
+        }
+        _ => (a + one) * <T::C as Compute>::from_f64(0.5),
+    };
+    let at_kink = if factor == T::C::ZERO {
+        T::zero()
+    } else if factor == one {
+        dy
+    } else {
+        T::narrow(factor * dy.widen())
+    };
     let r = if k == zero { at_kink } else { slope };
     let r = if k > zero { dy } else { r };
     if x.is_nan_elem() { T::zero() } else { r }
@@ -202,13 +230,20 @@ impl<T: Float> Map2<T> for SlopedBackward<T::C> {
     }
 }
 
-/// Backward with a slope per element: `(x, a, dy)`.
-pub(crate) struct SlopedByBackward(pub Kink);
+/// The kink rule as a const parameter, so that per-element kink factors compile to straight
+/// selects.
+pub(crate) const LOWER: u8 = 0;
+pub(crate) const UPPER: u8 = 1;
+pub(crate) const MID: u8 = 2;
 
-impl<T: Float> Map3<T> for SlopedByBackward {
+/// Backward with a slope per element: `(x, a, dy)`; `KINK` is [`LOWER`], [`UPPER`] or
+/// [`MID`].
+pub(crate) struct SlopedByBackward<const KINK: u8>;
+
+impl<T: Float, const KINK: u8> Map3<T> for SlopedByBackward<KINK> {
     #[inline(always)]
     fn apply(&self, x: T, a: T, dy: T) -> T {
-        sloped_backward(a.widen(), self.0, x, dy)
+        sloped_backward::<T, KINK>(a.widen(), x, dy)
     }
 }
 

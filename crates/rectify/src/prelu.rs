@@ -6,7 +6,7 @@ use crate::arch;
 use crate::dispatch;
 use crate::element::{Compute, Float};
 use crate::error::check_len;
-use crate::kernels::{Sloped, SlopedBackward, SlopedBy, SlopedByBackward};
+use crate::kernels::{LOWER, MID, Sloped, SlopedBackward, SlopedBy, SlopedByBackward, UPPER};
 use crate::op::Kink;
 use crate::par::{self, split_mut};
 
@@ -166,7 +166,11 @@ pub fn prelu_backward<T: Float>(
         }
         for ((x, dy), dx) in x.chunks_exact(s.row).zip(dy.chunks_exact(s.row)).zip(dx.chunks_exact_mut(s.row)) {
             if s.run == 1 {
-                arch::map3(level, &SlopedByBackward(kink), x, weight, dy, dx);
+                match kink {
+                    Kink::Lower => arch::map3(level, &SlopedByBackward::<LOWER>, x, weight, dy, dx),
+                    Kink::Upper => arch::map3(level, &SlopedByBackward::<UPPER>, x, weight, dy, dx),
+                    Kink::Mid => arch::map3(level, &SlopedByBackward::<MID>, x, weight, dy, dx),
+                }
             } else {
                 let runs = x.chunks_exact(s.run).zip(dy.chunks_exact(s.run)).zip(dx.chunks_exact_mut(s.run));
                 for (((x, dy), dx), w) in runs.zip(weight) {
@@ -191,6 +195,19 @@ pub fn prelu_backward<T: Float>(
 /// The per-channel sums of one block (whole rows), in index order.
 fn block_weight_grad<T: Float>(x: &[T], dy: &[T], s: Shape) -> Vec<f64> {
     let mut acc = vec![0.0_f64; s.channels];
+    if s.run == 1 {
+        // Channel-last rows: one element per channel, so the loop runs across channels and
+        // vectorises. Adding +0.0 where x >= 0 is exact: the sums start at +0.0 and can
+        // never become -0.0, so this is the same as skipping those elements.
+        for (x, dy) in x.chunks_exact(s.row).zip(dy.chunks_exact(s.row)) {
+            for ((&x, &dy), acc) in x.iter().zip(dy).zip(acc.iter_mut()) {
+                let xc = x.widen();
+                let p = xc.to_f64() * dy.widen().to_f64();
+                *acc += if xc < T::C::ZERO { p } else { 0.0 };
+            }
+        }
+        return acc;
+    }
     for (x, dy) in x.chunks_exact(s.row).zip(dy.chunks_exact(s.row)) {
         for ((x, dy), acc) in x.chunks_exact(s.run).zip(dy.chunks_exact(s.run)).zip(acc.iter_mut()) {
             for (&x, &dy) in x.iter().zip(dy) {

@@ -2,7 +2,7 @@
 
 use crate::element::{Compute, Float};
 use crate::error::{Error, check_len};
-use crate::kernels::{SlopedBy, SlopedByBackward};
+use crate::kernels::{LOWER, MID, SlopedBy, SlopedByBackward, UPPER};
 use crate::op::{Kink, Ramp, finite};
 use crate::run;
 
@@ -121,7 +121,11 @@ impl Rrelu {
         check_len("x", x.len(), "slopes", slopes.len());
         check_len("x", x.len(), "dy", dy.len());
         check_len("dy", dy.len(), "dx", dx.len());
-        run::ternary(&SlopedByBackward(kink), x, slopes, dy, dx);
+        match kink {
+            Kink::Lower => run::ternary(&SlopedByBackward::<LOWER>, x, slopes, dy, dx),
+            Kink::Upper => run::ternary(&SlopedByBackward::<UPPER>, x, slopes, dy, dx),
+            Kink::Mid => run::ternary(&SlopedByBackward::<MID>, x, slopes, dy, dx),
+        }
     }
 
     /// Evaluation backward (the leaky ReLU's).

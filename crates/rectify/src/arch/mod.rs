@@ -25,9 +25,6 @@ use crate::kernels::{Map1, Map2, Map3};
 pub(crate) struct Level(crate::dispatch::Isa);
 
 impl Level {
-    /// The portable level, always available.
-    pub(crate) const SCALAR: Level = Level(crate::dispatch::Isa::Scalar);
-
     /// # Safety
     /// The CPU must support every feature of `isa`.
     pub(crate) const unsafe fn new_unchecked(isa: crate::dispatch::Isa) -> Level {
