@@ -403,6 +403,18 @@ macro_rules! half_float {
                 // SAFETY: x86-64-v3 (caller); 2-byte lanes; +0.0 is all-zero bits.
                 unsafe { crate::arch::avx2::select_word_16(w, dy, dx) }
             }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn relu_inplace_v3(x: &mut [Self]) {
+                // SAFETY: x86-64-v3 (caller); 2-byte lanes; +0.0 is all-zero bits.
+                unsafe { crate::arch::avx2::relu_inplace_16(x, $inf) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn relu_backward_inplace_v3(x: &[Self], dy: &mut [Self]) {
+                // SAFETY: x86-64-v3 (caller); 2-byte lanes; +0.0 is all-zero bits.
+                unsafe { crate::arch::avx2::relu_backward_inplace_16(x, dy, $inf) }
+            }
             #[inline(always)]
             fn relu_elem(self) -> Self {
                 // Compare and select on the raw 16 bits: keep positive values and every NaN.

@@ -207,3 +207,53 @@ pub(crate) unsafe fn relu_backward_inplace_f64(x: &[f64], dy: &mut [f64]) {
         *g = if x > 0.0 { *g } else { 0.0 };
     }
 }
+
+/// `x = relu(x)` in place for a 16-bit float whose positive infinity has bits `inf`: keep
+/// positive values and every NaN (`s > 0` or `|s| > inf` as signed 16-bit integers).
+///
+/// # Safety
+/// AVX2 must be available; `T` must be 2 bytes.
+#[inline(always)]
+pub(crate) unsafe fn relu_inplace_16<T: crate::element::sealed::Sealed>(x: &mut [T], inf: i16) {
+    debug_assert_eq!(size_of::<T>(), 2);
+    let mut chunks = x.chunks_exact_mut(16);
+    for c in &mut chunks {
+        // SAFETY: AVX2 (caller); `c` holds 16 two-byte lanes.
+        unsafe {
+            let s = _mm256_loadu_si256(c.as_ptr().cast());
+            let positive = _mm256_cmpgt_epi16(s, _mm256_setzero_si256());
+            let magnitude = _mm256_and_si256(s, _mm256_set1_epi16(0x7fff));
+            let nan = _mm256_cmpgt_epi16(magnitude, _mm256_set1_epi16(inf));
+            let keep = _mm256_or_si256(positive, nan);
+            _mm256_storeu_si256(c.as_mut_ptr().cast(), _mm256_and_si256(s, keep));
+        }
+    }
+    for v in chunks.into_remainder() {
+        *v = v.relu_elem();
+    }
+}
+
+/// `dy = x > 0 ? dy : +0.0` in place for 16-bit floats (`0 < s <= inf`).
+///
+/// # Safety
+/// AVX2 must be available; `T` must be 2 bytes.
+#[inline(always)]
+pub(crate) unsafe fn relu_backward_inplace_16<T: crate::element::sealed::Sealed>(x: &[T], dy: &mut [T], inf: i16) {
+    debug_assert_eq!(size_of::<T>(), 2);
+    let mut chunks = dy.chunks_exact_mut(16);
+    let mut xs = x.chunks_exact(16);
+    for (g, x) in (&mut chunks).zip(&mut xs) {
+        // SAFETY: AVX2 (caller); both chunks hold 16 two-byte lanes.
+        unsafe {
+            let s = _mm256_loadu_si256(x.as_ptr().cast());
+            let above_zero = _mm256_cmpgt_epi16(s, _mm256_setzero_si256());
+            let not_above_inf = _mm256_cmpgt_epi16(_mm256_set1_epi16(inf.wrapping_add(1)), s);
+            let keep = _mm256_and_si256(above_zero, not_above_inf);
+            let d = _mm256_loadu_si256(g.as_ptr().cast());
+            _mm256_storeu_si256(g.as_mut_ptr().cast(), _mm256_and_si256(d, keep));
+        }
+    }
+    for (g, x) in chunks.into_remainder().iter_mut().zip(xs.remainder()) {
+        *g = if x.is_positive() { *g } else { T::zero() };
+    }
+}
