@@ -142,6 +142,31 @@ pub(crate) mod sealed {
         fn widen(self) -> Self::C;
         /// Round once, to nearest, ties to even.
         fn narrow(c: Self::C) -> Self;
+
+        /// Widens a block (`dst.len() == src.len()`), with the hardware conversion where
+        /// the level has one (F16C for f16). Bitwise as [`FloatSealed::widen`] on every
+        /// non-NaN value.
+        ///
+        /// # Safety
+        /// x86-64-v3 must be available.
+        #[inline(always)]
+        unsafe fn widen_block_v3(src: &[Self], dst: &mut [Self::C]) {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = s.widen();
+            }
+        }
+
+        /// Narrows a block, rounding to nearest, ties to even; bitwise as
+        /// [`FloatSealed::narrow`] on every non-NaN value.
+        ///
+        /// # Safety
+        /// x86-64-v3 must be available.
+        #[inline(always)]
+        unsafe fn narrow_block_v3(src: &[Self::C], dst: &mut [Self]) {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = Self::narrow(s);
+            }
+        }
         fn is_nan_elem(self) -> bool;
         /// Flip the sign bit (exact, NaN included).
         fn negate(self) -> Self;
@@ -389,7 +414,7 @@ native_float!(f32, u32, F32, pack_word_f32, select_word_32, relu_inplace_f32, re
 native_float!(f64, u64, F64, pack_word_f64, select_word_64, relu_inplace_f64, relu_backward_inplace_f64);
 
 macro_rules! half_float {
-    ($t:ty, $dtype:ident, $inf:expr, $to:ident, $from:ident) => {
+    ($t:ty, $dtype:ident, $inf:expr, $to:ident, $from:ident; $($blocks:tt)*) => {
         impl sealed::Sealed for $t {
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
@@ -433,6 +458,7 @@ macro_rules! half_float {
             }
         }
         impl sealed::FloatSealed for $t {
+            $($blocks)*
             type C = f32;
             type Key = i16;
             #[inline(always)]
@@ -481,8 +507,23 @@ macro_rules! half_float {
     };
 }
 
-half_float!(f16, F16, 0x7c00, f16_bits_to_f32, f32_to_f16_bits);
-half_float!(bf16, BF16, 0x7f80, bf16_bits_to_f32, f32_to_bf16_bits);
+// f16 converts blocks with F16C on v3 and up; bf16's conversions are shifts already.
+half_float! {
+    f16, F16, 0x7c00, f16_bits_to_f32, f32_to_f16_bits;
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn widen_block_v3(src: &[Self], dst: &mut [f32]) {
+        // SAFETY: x86-64-v3 (caller) includes F16C; f16 is two bytes.
+        unsafe { crate::arch::avx2::widen_f16(src, dst) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn narrow_block_v3(src: &[f32], dst: &mut [Self]) {
+        // SAFETY: x86-64-v3 (caller) includes F16C; f16 is two bytes.
+        unsafe { crate::arch::avx2::narrow_f16(src, dst) }
+    }
+}
+half_float! { bf16, BF16, 0x7f80, bf16_bits_to_f32, f32_to_bf16_bits; }
 
 macro_rules! signed_int {
     ($($t:ty => $dtype:ident),*) => {$(

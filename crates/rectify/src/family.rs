@@ -127,6 +127,8 @@ impl Ramp {
             let p = self.params::<T>();
             if p.a_zero {
                 run::unary(&RampForward::<T, false>(p), x, y);
+            } else if size_of::<T>() == 2 {
+                run::ramp_forward_sloped(&p, x, y);
             } else {
                 run::unary(&RampForward::<T, true>(p), x, y);
             }
@@ -149,6 +151,8 @@ impl Ramp {
             let p = self.params::<T>();
             if p.a_zero {
                 run::unary_inplace(&RampForward::<T, false>(p), x);
+            } else if size_of::<T>() == 2 {
+                run::ramp_forward_sloped_inplace(&p, x);
             } else {
                 run::unary_inplace(&RampForward::<T, true>(p), x);
             }

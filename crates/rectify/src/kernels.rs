@@ -68,6 +68,21 @@ impl<T: Float, const SLOPE: bool> Map1<T> for RampForward<T, SLOPE> {
     }
 }
 
+/// The ramp forward with the slope part already computed (second operand): the selects of
+/// [`RampForward`] on 16-bit lanes, after the products went through hardware conversions.
+pub(crate) struct RampForwardGivenSlope<T: Float>(pub RampParams<T>);
+
+impl<T: Float> Map2<T> for RampForwardGivenSlope<T> {
+    #[inline(always)]
+    fn apply(&self, x: T, slope: T) -> T {
+        let p = &self.0;
+        let k = x.key();
+        let r = if k > p.t_key { x } else { slope };
+        let r = if p.cap && k >= p.m_key { p.m_elem } else { r };
+        if x.is_nan_elem() { x } else { r }
+    }
+}
+
 /// A kink factor applied to `dy`: a select for 0 and 1, a multiply otherwise (only when
 /// `MUL`, which the caller sets when some factor of the call multiplies).
 #[inline(always)]

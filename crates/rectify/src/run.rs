@@ -10,8 +10,9 @@ use std::cell::Cell;
 
 use crate::arch;
 use crate::dispatch;
-use crate::element::Element;
+use crate::element::{Element, Float};
 use crate::kernels::{Map1, Map2, Map3};
+use crate::op::RampParams;
 use crate::par::{self, split_mut};
 
 pub(crate) const GRAIN: usize = 64;
@@ -103,4 +104,34 @@ pub(crate) fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
     let ranges = par::plan(dy.len(), size_of::<T>(), GRAIN);
     let tasks: Vec<_> = split_mut(dy, &ranges).into_iter().zip(&ranges).collect();
     par::run(tasks, |(dy, r)| arch::relu_backward_inplace(level, &x[r.clone()], dy));
+}
+
+/// The ramp forward with a slope for 16-bit floats: block conversions on v3 and up.
+pub(crate) fn ramp_forward_sloped<T: Float>(p: &RampParams<T>, x: &[T], y: &mut [T]) {
+    let level = dispatch::level();
+    if !par::worth_splitting(x.len(), size_of::<T>()) {
+        return arch::ramp_forward_sloped(level, p, x, y);
+    }
+    let ranges = par::plan(x.len(), size_of::<T>(), GRAIN);
+    let tasks: Vec<_> = split_mut(y, &ranges).into_iter().zip(&ranges).collect();
+    par::run(tasks, |(y, r)| arch::ramp_forward_sloped(level, p, &x[r.clone()], y));
+}
+
+/// [`ramp_forward_sloped`] in place, through an L2-sized copy of each block.
+pub(crate) fn ramp_forward_sloped_inplace<T: Float>(p: &RampParams<T>, x: &mut [T]) {
+    const BLOCK: usize = 1 << 14;
+    let level = dispatch::level();
+    let body = |x: &mut [T]| {
+        let mut src = Vec::with_capacity(BLOCK.min(x.len()));
+        for x in x.chunks_mut(BLOCK) {
+            src.clear();
+            src.extend_from_slice(x);
+            arch::ramp_forward_sloped(level, p, &src, x);
+        }
+    };
+    if !par::worth_splitting(x.len(), size_of::<T>()) {
+        return body(x);
+    }
+    let ranges = par::plan(x.len(), size_of::<T>(), GRAIN);
+    par::run(split_mut(x, &ranges), body);
 }

@@ -8,6 +8,8 @@
 use core::arch::x86_64::*;
 use core::mem::size_of;
 
+use crate::element::sealed::Sealed;
+
 /// The bits `x > 0` (false for NaN) of 64 f32.
 ///
 /// # Safety
@@ -143,7 +145,7 @@ pub(crate) unsafe fn relu_inplace_f32(x: &mut [f32]) {
         }
     }
     for v in chunks.into_remainder() {
-        *v = crate::element::sealed::Sealed::relu_elem(*v);
+        *v = Sealed::relu_elem(*v);
     }
 }
 
@@ -184,7 +186,7 @@ pub(crate) unsafe fn relu_inplace_f64(x: &mut [f64]) {
         }
     }
     for v in chunks.into_remainder() {
-        *v = crate::element::sealed::Sealed::relu_elem(*v);
+        *v = Sealed::relu_elem(*v);
     }
 }
 
@@ -214,7 +216,7 @@ pub(crate) unsafe fn relu_backward_inplace_f64(x: &[f64], dy: &mut [f64]) {
 /// # Safety
 /// AVX2 must be available; `T` must be 2 bytes.
 #[inline(always)]
-pub(crate) unsafe fn relu_inplace_16<T: crate::element::sealed::Sealed>(x: &mut [T], inf: i16) {
+pub(crate) unsafe fn relu_inplace_16<T: Sealed>(x: &mut [T], inf: i16) {
     debug_assert_eq!(size_of::<T>(), 2);
     let mut chunks = x.chunks_exact_mut(16);
     for c in &mut chunks {
@@ -238,7 +240,7 @@ pub(crate) unsafe fn relu_inplace_16<T: crate::element::sealed::Sealed>(x: &mut 
 /// # Safety
 /// AVX2 must be available; `T` must be 2 bytes.
 #[inline(always)]
-pub(crate) unsafe fn relu_backward_inplace_16<T: crate::element::sealed::Sealed>(x: &[T], dy: &mut [T], inf: i16) {
+pub(crate) unsafe fn relu_backward_inplace_16<T: Sealed>(x: &[T], dy: &mut [T], inf: i16) {
     debug_assert_eq!(size_of::<T>(), 2);
     let mut chunks = dy.chunks_exact_mut(16);
     let mut xs = x.chunks_exact(16);
@@ -255,5 +257,47 @@ pub(crate) unsafe fn relu_backward_inplace_16<T: crate::element::sealed::Sealed>
     }
     for (g, x) in chunks.into_remainder().iter_mut().zip(xs.remainder()) {
         *g = if x.is_positive() { *g } else { T::zero() };
+    }
+}
+
+/// f16 to f32 with F16C, 8 lanes at a time (exact for every non-NaN value).
+///
+/// # Safety
+/// F16C and AVX must be available; `T` must be 2 bytes (f16); `dst.len() == src.len()`.
+#[inline(always)]
+pub(crate) unsafe fn widen_f16<T: Sealed>(src: &[T], dst: &mut [f32]) {
+    debug_assert_eq!(size_of::<T>(), 2);
+    let mut s = src.chunks_exact(8);
+    let mut d = dst.chunks_exact_mut(8);
+    for (s, d) in (&mut s).zip(&mut d) {
+        // SAFETY: F16C (caller); 8 two-byte lanes in, 8 f32 out.
+        unsafe { _mm256_storeu_ps(d.as_mut_ptr(), _mm256_cvtph_ps(_mm_loadu_si128(s.as_ptr().cast()))) };
+    }
+    for (s, d) in s.remainder().iter().zip(d.into_remainder()) {
+        // SAFETY: T is f16 (caller), two bytes; read its bits.
+        let bits = unsafe { *(s as *const T).cast::<u16>() };
+        *d = crate::element::f16_bits_to_f32(bits);
+    }
+}
+
+/// f32 to f16 with F16C, round to nearest, ties to even, 8 lanes at a time.
+///
+/// # Safety
+/// F16C and AVX must be available; `T` must be 2 bytes (f16); `dst.len() == src.len()`.
+#[inline(always)]
+pub(crate) unsafe fn narrow_f16<T: Sealed>(src: &[f32], dst: &mut [T]) {
+    debug_assert_eq!(size_of::<T>(), 2);
+    let mut s = src.chunks_exact(8);
+    let mut d = dst.chunks_exact_mut(8);
+    for (s, d) in (&mut s).zip(&mut d) {
+        // SAFETY: F16C (caller); 8 f32 in, 8 two-byte lanes out.
+        unsafe {
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(s.as_ptr()));
+            _mm_storeu_si128(d.as_mut_ptr().cast(), h);
+        }
+    }
+    for (s, d) in s.remainder().iter().zip(d.into_remainder()) {
+        // SAFETY: T is f16 (caller), two bytes; write its bits.
+        unsafe { *(d as *mut T).cast::<u16>() = crate::element::f32_to_f16_bits(*s) };
     }
 }

@@ -138,8 +138,12 @@ pub(crate) fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]) {
 /// Drivers with explicit AVX2 bodies for x86-64-v3 and up, through the element type's
 /// hooks: the mask (whole words; partial words take the portable code) and ReLU in place.
 pub(crate) mod x86 {
+    use core::mem::size_of;
+
     use super::{map1, pack_word, select_word};
-    use crate::element::Element;
+    use crate::element::{Compute, Element, Float};
+    use crate::kernels::{RampForward, RampForwardGivenSlope};
+    use crate::op::RampParams;
 
     /// # Safety
     /// x86-64-v3 must be available.
@@ -155,6 +159,35 @@ pub(crate) mod x86 {
     pub(crate) unsafe fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
         // SAFETY: forwarded from the caller.
         unsafe { T::relu_backward_inplace_v3(x, dy) }
+    }
+
+    /// The ramp forward with a slope (`a != 0`). For 16-bit floats the products go through
+    /// block conversions (F16C for f16) instead of per-lane emulated ones: widen a block,
+    /// `a * (x - t)` in f32, narrow, then the selects. Every non-NaN lane is bitwise what
+    /// the per-lane kernel gives (the conversions are exact / round to nearest even), and
+    /// NaN lanes take `x` in both.
+    ///
+    /// # Safety
+    /// x86-64-v3 must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn ramp_forward_sloped<T: Float>(p: &RampParams<T>, x: &[T], y: &mut [T]) {
+        if size_of::<T>() != 2 {
+            return map1(&RampForward::<T, true>(*p), x, y);
+        }
+        const BLOCK: usize = 256;
+        let mut wide = [<T::C as Compute>::ZERO; BLOCK];
+        let mut slope = [T::zero(); BLOCK];
+        for (x, y) in x.chunks(BLOCK).zip(y.chunks_mut(BLOCK)) {
+            let n = x.len();
+            // SAFETY: forwarded from the caller.
+            unsafe { T::widen_block_v3(x, &mut wide[..n]) };
+            for w in &mut wide[..n] {
+                *w = p.a * (*w - p.t);
+            }
+            // SAFETY: forwarded from the caller.
+            unsafe { T::narrow_block_v3(&wide[..n], &mut slope[..n]) };
+            super::map2(&RampForwardGivenSlope(*p), x, &slope[..n], y);
+        }
     }
 
     /// # Safety
@@ -227,4 +260,11 @@ pub(crate) fn relu_inplace<T: Element>(x: &mut [T]) {
 #[inline(always)]
 pub(crate) fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
     map2_inplace(&crate::kernels::ReluBackward, x, dy)
+}
+
+/// The ramp forward with a slope (the portable level; v3 and up convert 16-bit floats in
+/// blocks, in [`x86`]).
+#[inline(always)]
+pub(crate) fn ramp_forward_sloped<T: Float>(p: &crate::op::RampParams<T>, x: &[T], y: &mut [T]) {
+    map1(&crate::kernels::RampForward::<T, true>(*p), x, y)
 }

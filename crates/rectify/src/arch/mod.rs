@@ -18,6 +18,7 @@ mod stream;
 
 use crate::element::{Element, Float};
 use crate::kernels::{Map1, Map2, Map3};
+use crate::op::RampParams;
 
 /// Proof that an instruction-set level is available: only [`crate::dispatch`] makes one,
 /// after checking the CPU.
@@ -63,6 +64,7 @@ macro_rules! drivers {
             use super::generic;
             use crate::element::{Element, Float};
             use crate::kernels::{Map1, Map2, Map3};
+            use crate::op::RampParams;
             $(
                 /// # Safety
                 /// The CPU must support this level.
@@ -109,6 +111,7 @@ drivers! {
         fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]);
     }
     x86_bodies {
+        fn ramp_forward_sloped<T: Float>(p: &RampParams<T>, x: &[T], y: &mut [T]);
         fn relu_inplace<T: Element>(x: &mut [T]);
         fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]);
         fn pack_positive<T: Element>(x: &[T], words: &mut [u64]);

@@ -23,7 +23,11 @@ fn all_16_bit_patterns<T: Bits>() {
         assert_bits_eq(&y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &|| what("relu"));
         for (name, ramp) in ramps() {
             ramp.forward(&x, &mut y);
-            assert_bits_eq(&y, &x.iter().map(|&v| r::ramp(&ramp, v)).collect::<Vec<_>>(), &|| what(name));
+            let want: Vec<T> = x.iter().map(|&v| r::ramp(&ramp, v)).collect();
+            assert_bits_eq(&y, &want, &|| what(name));
+            let mut z = x.clone();
+            ramp.forward_inplace(&mut z);
+            assert_bits_eq(&z, &want, &|| format!("{} in place", what(name)));
             for &dy in &dys {
                 let g = vec![dy; n];
                 for kink in [Kink::Lower, Kink::Upper, Kink::Mid] {
