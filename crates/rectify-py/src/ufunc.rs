@@ -8,10 +8,15 @@ use std::ffi::{CStr, c_char, c_int, c_long, c_ulong, c_void};
 use std::mem::{align_of, size_of};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, Ordering};
 
-use numpy::npyffi::{NPY_TYPES, PY_UFUNC_API, PyUFuncGenericFunction, PyUFuncObject, npy_intp};
+use numpy::npyffi::{
+    NPY_CASTING, NPY_TYPES, PY_ARRAY_API, PY_UFUNC_API, PyArray_Descr, PyArrayObject, PyUFunc_TypeResolutionFunc,
+    PyUFuncGenericFunction, PyUFuncObject, npy_intp,
+};
 use numpy::{PyArrayDescr, PyArrayDescrMethods};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 /// Elements gathered per block on the strided path.
@@ -29,7 +34,8 @@ stays +inf. For the integer dtypes this is max(x, 0) (the identity for unsigned 
 float16 (and bfloat16, when ml_dtypes is installed) compute exactly, with no rounding.
 
 A real numpy.ufunc: broadcasting, strided views, out=, where=, dtype= and in place
-(out=x) all work as for np.maximum, and NumPy releases the GIL while it runs.
+(out=x) all work as for np.maximum, and NumPy releases the GIL while it runs. An input
+dtype that no loop takes (complex, object, strings, ...) is a TypeError naming it.
 
 Examples
 --------
@@ -224,7 +230,180 @@ pub(crate) fn make_relu(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
         )
     };
     // SAFETY: a new reference or null with a Python error set.
-    unsafe { Bound::from_owned_ptr_or_err(py, ufunc) }
+    let ufunc = unsafe { Bound::from_owned_ptr_or_err(py, ufunc) }?;
+    // SAFETY: `ufunc` is the ufunc object that `PyUFunc_FromFuncAndData` just made.
+    unsafe { install_type_resolver(ufunc.as_ptr().cast::<PyUFuncObject>()) };
+    Ok(ufunc)
+}
+
+/// What the message of an unsupported input dtype lists as supported.
+const SUPPORTED: &str = "float16, float32, float64, bfloat16 with ml_dtypes, bool and the integer types";
+
+/// NumPy's `PyUFunc_TypeResolutionFunc`, with the casting rule as the C `int` that it is.
+///
+/// rust-numpy types that argument as its Rust enum `NPY_CASTING`, which lists the values 0
+/// to 4 only, while NumPy 2.4 also passes `NPY_SAME_VALUE_CASTING` (`4 | 64`) for
+/// `casting="same_value"`: a Rust enum holding a value it does not list is undefined
+/// behaviour, a `c_int` is not. Both are 4 bytes passed the same way by the C ABI (the C
+/// `enum` is an `int`), so a pointer of one type may be stored and called as the other.
+type TypeResolver = unsafe extern "C" fn(
+    *mut PyUFuncObject,
+    c_int,
+    *mut *mut PyArrayObject,
+    *mut pyo3::ffi::PyObject,
+    *mut *mut PyArray_Descr,
+) -> c_int;
+
+/// The type resolver that NumPy gave the ufunc (`PyUFunc_DefaultTypeResolver`), which
+/// [`relu_type_resolver`] calls. Set once, before the first call can happen.
+static NUMPY_TYPE_RESOLVER: OnceLock<TypeResolver> = OnceLock::new();
+
+/// The type number of `ml_dtypes.bfloat16` once its loop is registered, else -1.
+static BFLOAT16_TYPENUM: AtomicI32 = AtomicI32::new(-1);
+
+/// Replaces the ufunc's type resolver by [`relu_type_resolver`], which calls NumPy's and
+/// only rewrites its `TypeError` for an input dtype that no loop takes, so that the
+/// message names that dtype. If the ufunc has no resolver, or another one than the one
+/// stored already (not possible with one NumPy in the process), it is left as it is.
+///
+/// The field: `PyUFuncObject.type_resolver` of NumPy's `ufuncobject.h`
+/// (`PyUFunc_TypeResolutionFunc *type_resolver;`), a public field of the struct since NumPy
+/// 1.7 and still in 2.x at the same place (after `core_signature`); rust-numpy's
+/// `PyUFuncObject` mirrors that struct up to and past this field. NumPy 2.x still calls
+/// it: the dispatcher falls back to `legacy_promote_using_legacy_type_resolver` when no
+/// loop of a legacy ufunc matches the inputs exactly, which is where its "ufunc 'relu' not
+/// supported for the input types" `TypeError` comes from.
+///
+/// # Safety
+/// `ufunc` must point at a live ufunc object made by `PyUFunc_FromFuncAndData`, that no
+/// other thread uses yet (the caller has just made it and holds the GIL).
+unsafe fn install_type_resolver(ufunc: *mut PyUFuncObject) {
+    // SAFETY: `ufunc` is a live `PyUFuncObject` (see `# Safety`) whose layout is rust-numpy's
+    // (checked against NumPy 2.x's header, see above); nobody else reads it yet.
+    let slot = unsafe { ptr::addr_of_mut!((*ufunc).fields.type_resolver) };
+    // SAFETY: the field is initialised (by `PyUFunc_FromFuncAndData`) and aligned; the
+    // transmute types the same nullable function pointer as the C function it is (see
+    // `TypeResolver`).
+    let numpy_resolver =
+        unsafe { std::mem::transmute::<PyUFunc_TypeResolutionFunc, Option<TypeResolver>>(slot.read()) };
+    let Some(numpy_resolver) = numpy_resolver else {
+        return;
+    };
+    let stored = *NUMPY_TYPE_RESOLVER.get_or_init(|| numpy_resolver);
+    if !std::ptr::fn_addr_eq(stored, numpy_resolver) {
+        return;
+    }
+    let ours: Option<TypeResolver> = Some(relu_type_resolver);
+    // SAFETY: the field holds a nullable pointer to a function of that C signature; ours has
+    // that signature with `casting` as `c_int` (see `TypeResolver`), and both `Option`s of
+    // function pointers are one nullable pointer. The ufunc is not shared yet, so nothing
+    // reads the field while it is written.
+    unsafe { slot.write(std::mem::transmute::<Option<TypeResolver>, PyUFunc_TypeResolutionFunc>(ours)) };
+}
+
+/// The ufunc's type resolver: NumPy's, whose `TypeError` is replaced by one naming the
+/// input dtype when no loop takes that dtype (the original error becomes its `__cause__`).
+/// Any other outcome (success, another error, an error about `out=`, `dtype=` or
+/// `casting=` for a supported input) is NumPy's, unchanged.
+///
+/// # Safety
+/// Only NumPy calls this, as a `PyUFunc_TypeResolutionFunc`, with the GIL held: `operands`
+/// points at `nargs` array pointers whose first (the input) is a live array.
+unsafe extern "C" fn relu_type_resolver(
+    ufunc: *mut PyUFuncObject,
+    casting: c_int,
+    operands: *mut *mut PyArrayObject,
+    type_tup: *mut pyo3::ffi::PyObject,
+    out_dtypes: *mut *mut PyArray_Descr,
+) -> c_int {
+    let Some(&numpy_resolver) = NUMPY_TYPE_RESOLVER.get() else {
+        // Not reachable: the resolver is stored before this one is installed.
+        report_error("rectify.relu: internal error: no type resolver (please report)");
+        return -1;
+    };
+    // SAFETY: NumPy's own resolver, called with the arguments NumPy passed to this one.
+    let rc = unsafe { numpy_resolver(ufunc, casting, operands, type_tup, out_dtypes) };
+    if rc != -1 || operands.is_null() {
+        return rc;
+    }
+    // SAFETY: `operands[0]` is the input array (see `# Safety`), alive for this call.
+    let input = unsafe { *operands };
+    let done = catch_unwind(AssertUnwindSafe(|| Python::attach(|py| name_unsupported_dtype(py, input))));
+    if done.is_err() {
+        report_error("rectify.relu: internal error in the type resolver (please report)");
+    }
+    rc
+}
+
+/// With NumPy's resolver's error set: replaces a `TypeError` by one naming the input's
+/// dtype, if no loop of the ufunc takes that dtype; leaves any other error as it is.
+fn name_unsupported_dtype(py: Python<'_>, input: *mut PyArrayObject) {
+    let Some(err) = PyErr::take(py) else {
+        return;
+    };
+    if input.is_null() || !err.is_instance_of::<PyTypeError>(py) {
+        err.restore(py);
+        return;
+    }
+    // SAFETY: a live array (see `relu_type_resolver`); borrowed for this call only.
+    let input = unsafe { Bound::from_borrowed_ptr(py, input.cast::<pyo3::ffi::PyObject>()) };
+    let dtype = match input.getattr("dtype").and_then(|d| d.cast_into::<PyArrayDescr>().map_err(PyErr::from)) {
+        Ok(dtype) => dtype,
+        Err(_) => {
+            err.restore(py);
+            return;
+        }
+    };
+    if is_supported(py, &dtype) {
+        err.restore(py);
+        return;
+    }
+    let name = dtype.str().map(|s| s.to_string()).unwrap_or_else(|_| "?".to_owned());
+    let ours = PyTypeError::new_err(format!("rectify.relu: unsupported dtype {name} (supported: {SUPPORTED})"));
+    ours.set_cause(py, Some(err));
+    ours.restore(py);
+}
+
+/// Whether a loop of the ufunc takes `dtype`: it is the registered bfloat16, or it casts
+/// safely to one of the built-in loops' types (NumPy's resolver casts inputs at most
+/// safely, whatever `casting=` says).
+fn is_supported(py: Python<'_>, dtype: &Bound<'_, PyArrayDescr>) -> bool {
+    let bf16 = BFLOAT16_TYPENUM.load(Ordering::Relaxed);
+    if bf16 >= 0 && dtype.num() == bf16 {
+        return true;
+    }
+    loops().iter().any(|&(typenum, _)| {
+        // SAFETY: a built-in type number; a new reference or null with an error set.
+        let to = unsafe { PY_ARRAY_API.PyArray_DescrFromType(py, typenum as c_int) };
+        // SAFETY: a new reference (or null).
+        let Some(to) = (unsafe { Bound::<PyAny>::from_owned_ptr_or_opt(py, to.cast()) }) else {
+            let _ = PyErr::take(py);
+            return false;
+        };
+        // SAFETY: two live descriptors; the function only reads them.
+        let can = unsafe {
+            PY_ARRAY_API.PyArray_CanCastTypeTo(
+                py,
+                dtype.as_dtype_ptr(),
+                to.as_ptr().cast::<PyArray_Descr>(),
+                NPY_CASTING::NPY_SAFE_CASTING,
+            )
+        };
+        can != 0
+    })
+}
+
+/// Sets a Python `RuntimeError` unless an error is set already (never unwinds).
+#[cold]
+fn report_error(message: &'static str) {
+    let _ = catch_unwind(|| {
+        Python::attach(|py| {
+            if PyErr::occurred(py) {
+                return;
+            }
+            PyRuntimeError::new_err(message).restore(py)
+        })
+    });
 }
 
 /// Adds a bfloat16 loop to the `relu` ufunc, given the dtype `ml_dtypes.bfloat16`.
@@ -256,5 +435,9 @@ pub(crate) fn _register_bfloat16_loop(
             ptr::null_mut(),
         )
     };
-    if rc < 0 { Err(PyErr::fetch(py)) } else { Ok(()) }
+    if rc < 0 {
+        return Err(PyErr::fetch(py));
+    }
+    BFLOAT16_TYPENUM.store(typenum, Ordering::Relaxed);
+    Ok(())
 }

@@ -21,10 +21,85 @@ def test_wrong_dtype_is_type_error_naming_it():
         rectify.relu_grad(np.ones(3), np.ones(3, np.float32))
     with pytest.raises(TypeError, match="float32"):
         rectify.leaky_relu(np.ones(3), out=np.ones(3, np.float32))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="<U1"):
         rectify.relu(np.array(["a"]))
     with pytest.raises(TypeError, match="uint8"):
         rectify.relu6_(np.zeros(3, np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda: np.ones(3, np.complex64), "complex64"),
+        (lambda: np.ones(3, np.complex128), "complex128"),
+        (lambda: np.array([object(), 1], dtype=object), "object"),
+        (lambda: np.array(["a", "bc"]), "<U2"),
+        (lambda: np.array([b"a"]), "|S1"),
+        (lambda: np.array(["2020-01-01"], dtype="datetime64[D]"), "datetime64[D]"),
+        (lambda: np.array([1], dtype="timedelta64[s]"), "timedelta64[s]"),
+        (lambda: np.ones(3, np.longdouble), str(np.dtype(np.longdouble))),
+        (lambda: np.zeros(2, dtype=[("a", np.float32)]), "[('a', '<f4')]"),
+        (lambda: 1.0 + 2.0j, "complex128"),
+        (lambda: "text", "<U4"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_relu_ufunc_wrong_dtype_is_type_error_naming_it(make, name):
+    x = make()
+    with pytest.raises(TypeError, match="^rectify.relu: unsupported dtype ") as info:
+        rectify.relu(x)
+    assert name in str(info.value)
+    assert "float32" in str(info.value)  # the supported ones are listed
+    # NumPy's own error stays attached as the cause.
+    assert isinstance(info.value.__cause__, TypeError)
+    # The same through out=, where= and in place.
+    if isinstance(x, np.ndarray):
+        with pytest.raises(TypeError, match="unsupported dtype") as info:
+            rectify.relu(x, out=np.empty(x.shape))
+        assert name in str(info.value)
+        with pytest.raises(TypeError, match="unsupported dtype") as info:
+            rectify.relu(x, out=np.empty(x.shape), where=np.ones(x.shape, bool))
+        assert name in str(info.value)
+        with pytest.raises(TypeError, match="unsupported dtype") as info:
+            rectify.relu(x, out=x)
+        assert name in str(info.value)
+        with pytest.raises(TypeError, match="unsupported dtype") as info:
+            rectify.relu.resolve_dtypes((x.dtype, None))
+        assert name in str(info.value)
+
+
+def test_relu_ufunc_supported_inputs_keep_numpys_errors_and_results():
+    # Still a genuine ufunc after the type resolver was replaced.
+    assert isinstance(rectify.relu, np.ufunc)
+    # bool and integers resolve as before (bool through the int8 loop).
+    assert rectify.relu(np.array([True, False])).dtype == np.int8
+    assert rectify.relu(np.array([-3, 4], np.int16)).tolist() == [0, 4]
+    # Mixed-precision and Python scalars go through NumPy's resolver unchanged.
+    assert rectify.relu(-2) == 0
+    assert rectify.relu(np.float32(-1.5)) == 0
+    assert rectify.relu(np.array([-1.0, 2.0]), dtype=np.float32).dtype == np.float32
+    # An output that the result cannot be cast to is NumPy's error, not ours: the input
+    # dtype is supported.
+    with pytest.raises(TypeError) as info:
+        rectify.relu(np.ones(3), out=np.empty(3, np.int32))
+    assert "unsupported dtype" not in str(info.value)
+    # A casting rule that rules out the needed cast of a supported input: NumPy's error.
+    with pytest.raises(TypeError) as info:
+        rectify.relu(np.ones(3, bool), casting="no")
+    assert "unsupported dtype" not in str(info.value)
+    # The error is raised again and again (nothing cached by the failure).
+    for _ in range(3):
+        with pytest.raises(TypeError, match="complex64"):
+            rectify.relu(np.ones(2, np.complex64))
+    np.testing.assert_array_equal(rectify.relu(np.array([-1.0, 2.0])), [0.0, 2.0])
+
+
+def test_relu_ufunc_bfloat16_is_supported_when_ml_dtypes_is_there():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = np.array([-1.0, 2.0], dtype=ml_dtypes.bfloat16)
+    y = rectify.relu(x)
+    assert y.dtype == ml_dtypes.bfloat16
+    assert y.astype(np.float32).tolist() == [0.0, 2.0]
 
 
 def test_shape_mismatch_names_both_shapes():
