@@ -12,7 +12,9 @@
 //! same bytes, a non-temporal copy (AVX2 streaming stores) beyond the cache, the naive scalar
 //! loop, and ndarray's `mapv_inplace`.
 
+use std::cell::RefCell;
 use std::hint::black_box;
+use std::rc::Rc;
 use std::time::Instant;
 
 use rectify::{Isa, Kink, Par, Ramp, ReluMask, bf16, f16};
@@ -48,6 +50,12 @@ trait BenchFloat: rectify::Float + Default {
     fn from_f32(v: f32) -> Self;
     /// The obvious scalar ReLU a user would write.
     fn naive_relu(self) -> Self;
+    /// Whether the type has `max` (f32, f64).
+    const HAS_MAX: bool = false;
+    /// `self.max(0.0)` where the type has it.
+    fn max0(self) -> Self {
+        self
+    }
 }
 impl BenchFloat for f32 {
     fn from_f32(v: f32) -> Self {
@@ -56,6 +64,10 @@ impl BenchFloat for f32 {
     fn naive_relu(self) -> Self {
         if self > 0.0 { self } else { 0.0 }
     }
+    const HAS_MAX: bool = true;
+    fn max0(self) -> Self {
+        self.max(0.0)
+    }
 }
 impl BenchFloat for f64 {
     fn from_f32(v: f32) -> Self {
@@ -63,6 +75,10 @@ impl BenchFloat for f64 {
     }
     fn naive_relu(self) -> Self {
         if self > 0.0 { self } else { 0.0 }
+    }
+    const HAS_MAX: bool = true;
+    fn max0(self) -> Self {
+        self.max(0.0)
     }
 }
 impl BenchFloat for f16 {
@@ -94,127 +110,120 @@ fn data<T: BenchFloat>(n: usize, seed: u32) -> Vec<T> {
         .collect()
 }
 
+/// The arrays of one group, shared by its rows (which run one at a time): at 256M elements
+/// a private copy per row would not fit in memory.
+struct Bufs<T> {
+    x: Vec<T>,
+    dy: Vec<T>,
+    out: Vec<T>,
+    /// Overwritten by the in-place rows.
+    work: Vec<T>,
+    mask: ReluMask,
+}
+
+/// What a row does with the group's arrays.
+type RowBody<T> = Box<dyn FnMut(&mut Bufs<T>)>;
+
 /// Rows for one dtype at one size: baselines, then every op on every level.
 fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Row>, filter: &str) {
     let dtype = T::DTYPE.name();
     let group = format!("{dtype} {}", label(n));
     let e = size_of::<T>() as f64 * n as f64;
-    let mut add = |name: String, bytes: f64, run: Box<dyn FnMut()>| {
+    let x = data::<T>(n, 5);
+    let mask = ReluMask::from_input(&x);
+    let bufs =
+        Rc::new(RefCell::new(Bufs { dy: data::<T>(n, 6), out: data::<T>(n, 7), work: data::<T>(n, 8), x, mask }));
+    let mut add = |name: String, bytes: f64, mut f: RowBody<T>| {
         if name.contains(filter) || filter.is_empty() {
+            let b = Rc::clone(&bufs);
+            let run = Box::new(move || f(&mut b.borrow_mut()));
             rows.push(Row { group: group.clone(), name, bytes, run, samples: Vec::new() });
         }
     };
 
     // Baselines.
-    {
-        let x = data::<T>(n, 1);
-        let mut y = vec![T::default(); n];
-        add(
-            "copy (copy_from_slice)".into(),
-            2.0 * e,
-            Box::new(move || {
-                y.copy_from_slice(black_box(&x));
-                black_box(&mut y);
-            }),
-        );
-    }
+    add("copy (copy_from_slice)".into(), 2.0 * e, Box::new(|b| b.out.copy_from_slice(black_box(&b.x))));
     #[cfg(target_arch = "x86_64")]
     if Isa::V3.is_available() {
-        let x = data::<T>(n, 1);
-        let mut y = vec![T::default(); n];
         add(
             "copy (AVX2 loop)".into(),
             2.0 * e,
-            Box::new(move || {
-                // SAFETY: AVX2 was just detected; both slices have the same byte length.
-                unsafe { vector_copy(x.as_ptr().cast(), y.as_mut_ptr().cast(), size_of::<T>() * n) };
-                black_box(&mut y);
+            Box::new(move |b| {
+                // SAFETY: AVX2 was just detected; both arrays have n elements.
+                unsafe { vector_copy(b.x.as_ptr().cast(), b.out.as_mut_ptr().cast(), size_of::<T>() * n) };
             }),
         );
-    }
-    #[cfg(target_arch = "x86_64")]
-    if Isa::V3.is_available() && size_of::<T>() * n >= 64 {
-        let x = data::<T>(n, 1);
-        let mut y = vec![T::default(); n];
         add(
             "copy (non-temporal)".into(),
             2.0 * e,
-            Box::new(move || {
-                // SAFETY: AVX2 was just detected; both slices have the same byte length.
-                unsafe { nt_copy(x.as_ptr().cast(), y.as_mut_ptr().cast(), size_of::<T>() * n) };
-                black_box(&mut y);
+            Box::new(move |b| {
+                // SAFETY: AVX2 was just detected; both arrays have n elements.
+                unsafe { nt_copy(b.x.as_ptr().cast(), b.out.as_mut_ptr().cast(), size_of::<T>() * n) };
             }),
         );
     }
-    {
-        let mut x = data::<T>(n, 2);
+    add(
+        "naive loop in place (if x > 0 {x} else {0})".into(),
+        2.0 * e,
+        Box::new(|b| {
+            for v in black_box(&mut b.work).iter_mut() {
+                *v = v.naive_relu();
+            }
+        }),
+    );
+    if T::HAS_MAX {
         add(
-            "naive loop in place (if x > 0 {x} else {0})".into(),
+            "naive loop in place (f32::max / f64::max)".into(),
             2.0 * e,
-            Box::new(move || {
-                for v in black_box(&mut x).iter_mut() {
-                    *v = v.naive_relu();
-                }
-            }),
-        );
-    }
-    if T::DTYPE == rectify::DType::F32 {
-        let mut x = data::<f32>(n, 3);
-        add(
-            "naive loop in place (f32::max)".into(),
-            2.0 * e,
-            Box::new(move || {
-                for v in black_box(&mut x).iter_mut() {
-                    *v = v.max(0.0);
+            Box::new(move |b| {
+                for v in black_box(&mut b.work).iter_mut() {
+                    *v = v.max0();
                 }
             }),
         );
         #[cfg(feature = "ndarray")]
-        {
-            let mut a = ndarray::Array1::from(data::<f32>(n, 4));
-            add(
-                "ndarray mapv_inplace(max)".into(),
-                2.0 * e,
-                Box::new(move || {
-                    black_box(&mut a).mapv_inplace(|v| v.max(0.0));
-                }),
-            );
-        }
+        add(
+            "ndarray mapv_inplace(max)".into(),
+            2.0 * e,
+            Box::new(move |b| ndarray::ArrayViewMut1::from(black_box(&mut b.work[..])).mapv_inplace(T::max0)),
+        );
     }
 
     let leaky = Ramp::leaky(0.01).unwrap();
     let relu6 = Ramp::relu6();
     let general = Ramp::new(0.1, 0.5, 4.0).unwrap();
+    let m = n as f64 / 8.0;
     for &isa in levels {
         let l = isa.name();
-        let with = move |f: Box<dyn FnMut()>| -> Box<dyn FnMut()> {
-            let mut f = f;
-            Box::new(move || rectify::with_isa(isa, || rectify::with_par(Par::Seq, &mut f)).unwrap())
+        let mut row = |name: &str, bytes: f64, f: fn(&mut Bufs<T>, &Ramps)| {
+            let ramps = Ramps { leaky, relu6, general };
+            add(
+                format!("{name} [{l}]"),
+                bytes,
+                Box::new(move |b| {
+                    rectify::with_isa(isa, || rectify::with_par(Par::Seq, || f(b, &ramps))).unwrap();
+                }),
+            );
         };
-        let x = data::<T>(n, 5);
-        let dy = data::<T>(n, 6);
-        let mask = ReluMask::from_input(&x);
-        let m = n as f64 / 8.0;
-        macro_rules! row {
-            ($name:expr, $bytes:expr, |$($v:ident),*| $body:expr) => {{
-                $(#[allow(unused_mut)] let mut $v = $v.clone();)*
-                add(format!("{} [{l}]", $name), $bytes, with(Box::new(move || { $body; })));
-            }};
-        }
-        let y = vec![T::default(); n];
-        row!("relu out of place", 2.0 * e, |x, y| rectify::relu(black_box(&x), &mut y));
-        row!("relu in place", 2.0 * e, |x| rectify::relu_inplace(black_box(&mut x)));
-        row!("relu backward (x, dy -> dx)", 3.0 * e, |x, dy, y| rectify::relu_backward(&x, &dy, &mut y));
-        row!("relu backward (dx over dy)", 3.0 * e, |x, dy| rectify::relu_backward_inplace(&x, &mut dy));
-        row!("relu backward from mask", 2.0 * e + m, |mask, dy, y| rectify::relu_backward_from_mask(
-            &mask, &dy, &mut y
-        ));
-        row!("relu forward with mask", 2.0 * e + m, |x, y, mask| rectify::relu_with_mask(&x, &mut y, &mut mask));
-        row!("leaky 0.01 out of place", 2.0 * e, |x, y| leaky.forward(&x, &mut y));
-        row!("relu6 out of place", 2.0 * e, |x, y| relu6.forward(&x, &mut y));
-        row!("ramp(0.1, 0.5, 4) backward Mid", 3.0 * e, |x, dy, y| general.backward(&x, &dy, &mut y, Kink::Mid));
-        let _ = (&x, &dy, &y, &mask);
+        row("relu out of place", 2.0 * e, |b, _| rectify::relu(black_box(&b.x), &mut b.out));
+        row("relu in place", 2.0 * e, |b, _| rectify::relu_inplace(black_box(&mut b.work)));
+        row("relu backward (x, dy -> dx)", 3.0 * e, |b, _| rectify::relu_backward(&b.x, &b.dy, &mut b.out));
+        row("relu backward (dx over dy)", 3.0 * e, |b, _| rectify::relu_backward_inplace(&b.x, &mut b.work));
+        row("relu backward from mask", 2.0 * e + m, |b, _| {
+            rectify::relu_backward_from_mask(&b.mask, &b.dy, &mut b.out)
+        });
+        row("relu forward with mask", 2.0 * e + m, |b, _| rectify::relu_with_mask(&b.x, &mut b.out, &mut b.mask));
+        row("leaky 0.01 out of place", 2.0 * e, |b, r| r.leaky.forward(&b.x, &mut b.out));
+        row("relu6 out of place", 2.0 * e, |b, r| r.relu6.forward(&b.x, &mut b.out));
+        row("ramp(0.1, 0.5, 4) backward Mid", 3.0 * e, |b, r| r.general.backward(&b.x, &b.dy, &mut b.out, Kink::Mid));
     }
+}
+
+#[derive(Clone, Copy)]
+struct Ramps {
+    leaky: Ramp,
+    relu6: Ramp,
+    general: Ramp,
 }
 
 /// A plain AVX2 copy loop, 4 vectors an iteration: glibc's `memcpy` (behind
