@@ -110,6 +110,17 @@ pub(crate) mod sealed {
             crate::arch::generic::map1_inplace(&crate::kernels::Relu, x)
         }
 
+        /// `y = relu(x)` with non-temporal stores, for outputs beyond the cache.
+        ///
+        /// # Safety
+        /// x86-64-v3 must be available.
+        #[cfg(target_arch = "x86_64")]
+        #[inline(always)]
+        unsafe fn relu_stream_v3(x: &[Self], y: &mut [Self]) {
+            // SAFETY: forwarded from the caller.
+            unsafe { crate::arch::stream::map1(&crate::kernels::Relu, x, y) }
+        }
+
         /// `dy = x > 0 ? dy : zero` in place with AVX2.
         ///
         /// # Safety
@@ -320,8 +331,14 @@ pub(crate) fn f32_to_bf16_bits(f: f32) -> u16 {
 }
 
 macro_rules! native_float {
-    ($t:ty, $bits:ty, $dtype:ident, $pack:ident, $select:ident, $relu_inplace:ident, $relu_backward_inplace:ident) => {
+    ($t:ty, $bits:ty, $dtype:ident, $pack:ident, $select:ident, $relu_inplace:ident, $relu_backward_inplace:ident, $relu_stream:ident) => {
         impl sealed::Sealed for $t {
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn relu_stream_v3(x: &[Self], y: &mut [Self]) {
+                // SAFETY: the caller guarantees x86-64-v3, which includes AVX2.
+                unsafe { crate::arch::avx2::$relu_stream(x, y) }
+            }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
             unsafe fn relu_inplace_v3(x: &mut [Self]) {
@@ -410,8 +427,26 @@ macro_rules! native_float {
     };
 }
 
-native_float!(f32, u32, F32, pack_word_f32, select_word_32, relu_inplace_f32, relu_backward_inplace_f32);
-native_float!(f64, u64, F64, pack_word_f64, select_word_64, relu_inplace_f64, relu_backward_inplace_f64);
+native_float!(
+    f32,
+    u32,
+    F32,
+    pack_word_f32,
+    select_word_32,
+    relu_inplace_f32,
+    relu_backward_inplace_f32,
+    relu_stream_f32
+);
+native_float!(
+    f64,
+    u64,
+    F64,
+    pack_word_f64,
+    select_word_64,
+    relu_inplace_f64,
+    relu_backward_inplace_f64,
+    relu_stream_f64
+);
 
 macro_rules! half_float {
     ($t:ty, $dtype:ident, $inf:expr, $to:ident, $from:ident; $($blocks:tt)*) => {

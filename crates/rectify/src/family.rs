@@ -30,7 +30,7 @@ use crate::run;
 #[track_caller]
 pub fn relu<T: Element>(x: &[T], y: &mut [T]) {
     check_len("x", x.len(), "y", y.len());
-    run::unary(&Relu, x, y);
+    run::relu(x, y);
 }
 
 /// [`relu`] in place.
@@ -122,7 +122,7 @@ impl Ramp {
     pub fn forward<T: Float>(&self, x: &[T], y: &mut [T]) {
         check_len("x", x.len(), "y", y.len());
         if self.is_relu() {
-            run::unary(&Relu, x, y);
+            run::relu(x, y);
         } else {
             let p = self.params::<T>();
             if p.a_zero {

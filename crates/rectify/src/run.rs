@@ -135,3 +135,17 @@ pub(crate) fn ramp_forward_sloped_inplace<T: Float>(p: &RampParams<T>, x: &mut [
     let ranges = par::plan(x.len(), size_of::<T>(), GRAIN);
     par::run(split_mut(x, &ranges), body);
 }
+
+/// ReLU out of place: the generic driver, or fused streaming stores for large outputs.
+pub(crate) fn relu<T: Element>(x: &[T], y: &mut [T]) {
+    if !streams::<T>(y.len()) {
+        return unary(&crate::kernels::Relu, x, y);
+    }
+    let level = dispatch::level();
+    if !par::worth_splitting(x.len(), size_of::<T>()) {
+        return arch::relu_stream(level, x, y);
+    }
+    let ranges = par::plan(x.len(), size_of::<T>(), GRAIN);
+    let tasks: Vec<_> = split_mut(y, &ranges).into_iter().zip(&ranges).collect();
+    par::run(tasks, |(y, r)| arch::relu_stream(level, &x[r.clone()], y));
+}

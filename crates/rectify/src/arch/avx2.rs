@@ -301,3 +301,63 @@ pub(crate) unsafe fn narrow_f16<T: Sealed>(src: &[f32], dst: &mut [T]) {
         unsafe { *(d as *mut T).cast::<u16>() = crate::element::f32_to_f16_bits(*s) };
     }
 }
+
+/// `y = relu(x)` for f32 with streaming stores, fused (load, compare, and, stream): for
+/// outputs beyond the last-level cache.
+///
+/// # Safety
+/// AVX2 must be available; `x.len() == y.len()`.
+#[inline(always)]
+pub(crate) unsafe fn relu_stream_f32(x: &[f32], y: &mut [f32]) {
+    let n = y.len().min(x.len());
+    let misalign = (y.as_ptr() as usize) % 32;
+    let head = if misalign == 0 { 0 } else { ((32 - misalign) / 4).min(n) };
+    for (y, &x) in y[..head].iter_mut().zip(&x[..head]) {
+        *y = x.relu_elem();
+    }
+    let mut i = head;
+    while i + 8 <= n {
+        // SAFETY: AVX2 (caller); i + 8 <= n; y + i is 32-byte aligned after the head.
+        unsafe {
+            let v = _mm256_loadu_ps(x.as_ptr().add(i));
+            let keep = _mm256_cmp_ps::<_CMP_NLE_UQ>(v, _mm256_setzero_ps());
+            _mm256_stream_ps(y.as_mut_ptr().add(i), _mm256_and_ps(v, keep));
+        }
+        i += 8;
+    }
+    for (y, &x) in y[i..n].iter_mut().zip(&x[i..n]) {
+        *y = x.relu_elem();
+    }
+    // SAFETY: SSE is part of every x86-64 baseline; the streaming stores need the fence.
+    unsafe { _mm_sfence() };
+}
+
+/// `y = relu(x)` for f64 with streaming stores, fused (load, compare, and, stream): for
+/// outputs beyond the last-level cache.
+///
+/// # Safety
+/// AVX2 must be available; `x.len() == y.len()`.
+#[inline(always)]
+pub(crate) unsafe fn relu_stream_f64(x: &[f64], y: &mut [f64]) {
+    let n = y.len().min(x.len());
+    let misalign = (y.as_ptr() as usize) % 32;
+    let head = if misalign == 0 { 0 } else { ((32 - misalign) / 8).min(n) };
+    for (y, &x) in y[..head].iter_mut().zip(&x[..head]) {
+        *y = x.relu_elem();
+    }
+    let mut i = head;
+    while i + 4 <= n {
+        // SAFETY: AVX2 (caller); i + 4 <= n; y + i is 32-byte aligned after the head.
+        unsafe {
+            let v = _mm256_loadu_pd(x.as_ptr().add(i));
+            let keep = _mm256_cmp_pd::<_CMP_NLE_UQ>(v, _mm256_setzero_pd());
+            _mm256_stream_pd(y.as_mut_ptr().add(i), _mm256_and_pd(v, keep));
+        }
+        i += 4;
+    }
+    for (y, &x) in y[i..n].iter_mut().zip(&x[i..n]) {
+        *y = x.relu_elem();
+    }
+    // SAFETY: SSE is part of every x86-64 baseline; the streaming stores need the fence.
+    unsafe { _mm_sfence() };
+}

@@ -156,6 +156,14 @@ pub(crate) mod x86 {
     /// # Safety
     /// x86-64-v3 must be available.
     #[inline(always)]
+    pub(crate) unsafe fn relu_stream<T: Element>(x: &[T], y: &mut [T]) {
+        // SAFETY: forwarded from the caller.
+        unsafe { T::relu_stream_v3(x, y) }
+    }
+
+    /// # Safety
+    /// x86-64-v3 must be available.
+    #[inline(always)]
     pub(crate) unsafe fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
         // SAFETY: forwarded from the caller.
         unsafe { T::relu_backward_inplace_v3(x, dy) }
@@ -267,4 +275,11 @@ pub(crate) fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
 #[inline(always)]
 pub(crate) fn ramp_forward_sloped<T: Float>(p: &crate::op::RampParams<T>, x: &[T], y: &mut [T]) {
     map1(&crate::kernels::RampForward::<T, true>(*p), x, y)
+}
+
+/// ReLU out of place for outputs beyond the cache (the portable level has no streaming
+/// stores).
+#[inline(always)]
+pub(crate) fn relu_stream<T: Element>(x: &[T], y: &mut [T]) {
+    map1(&crate::kernels::Relu, x, y)
 }

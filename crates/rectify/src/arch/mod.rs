@@ -14,7 +14,7 @@
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
 pub(crate) mod generic;
-mod stream;
+pub(crate) mod stream;
 
 use crate::element::{Element, Float};
 use crate::kernels::{Map1, Map2, Map3};
@@ -113,6 +113,7 @@ drivers! {
     x86_bodies {
         fn ramp_forward_sloped<T: Float>(p: &RampParams<T>, x: &[T], y: &mut [T]);
         fn relu_inplace<T: Element>(x: &mut [T]);
+        fn relu_stream<T: Element>(x: &[T], y: &mut [T]);
         fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]);
         fn pack_positive<T: Element>(x: &[T], words: &mut [u64]);
         fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);

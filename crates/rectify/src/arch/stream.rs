@@ -13,7 +13,7 @@ use super::generic;
 use crate::kernels::{Map1, Map2};
 
 /// Bytes computed into the buffer per block: well inside L1.
-const BLOCK_BYTES: usize = 4096;
+const BLOCK_BYTES: usize = 1024;
 
 /// Copies `bytes` (a multiple of 32) from `src` to the 32-byte aligned `dst` with
 /// streaming stores.
