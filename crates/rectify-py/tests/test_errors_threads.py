@@ -28,6 +28,25 @@ def test_wrong_dtype_is_type_error_naming_it():
 
 
 @pytest.mark.parametrize(
+    "name, call",
+    [
+        ("leaky_relu", lambda: rectify.leaky_relu(np.arange(4))),
+        ("relu6", lambda: rectify.relu6(np.arange(4))),
+        ("clipped_relu", lambda: rectify.clipped_relu(np.arange(4), 2.0)),
+        ("thresholded_relu", lambda: rectify.thresholded_relu(np.arange(4))),
+        ("leaky_relu_", lambda: rectify.leaky_relu_(np.arange(4))),
+        ("relu6_", lambda: rectify.relu6_(np.arange(4))),
+        ("relu_grad", lambda: rectify.relu_grad(np.ones(3), np.ones(4))),
+        ("leaky_relu_grad", lambda: rectify.leaky_relu_grad(np.ones(3), np.ones(4))),
+        ("relu6_grad", lambda: rectify.relu6_grad(np.ones(3), np.ones(4))),
+    ],
+)
+def test_errors_name_the_function_that_was_called(name, call):
+    with pytest.raises((TypeError, ValueError), match=rf"^rectify\.{name}: "):
+        call()
+
+
+@pytest.mark.parametrize(
     ("make", "name"),
     [
         (lambda: np.ones(3, np.complex64), "complex64"),

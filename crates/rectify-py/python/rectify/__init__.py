@@ -258,9 +258,14 @@ def ramp(x, negative_slope: float = 0.0, threshold: float = 0.0, max_value: floa
     >>> rectify.ramp(np.array([-10.0, 0.5, 7.0]), negative_slope=0.1, max_value=6.0)
     array([-1. ,  0.5,  6. ])
     """
+    return _ramp("ramp", x, negative_slope, threshold, max_value, out)
+
+
+def _ramp(fn: str, x, negative_slope, threshold, max_value, out):
+    """The ramp forward; errors name the public function ``fn``."""
     a, t, m = float(negative_slope), float(threshold), float(max_value)
     return _unary(
-        "ramp",
+        fn,
         x,
         out,
         lambda x, o: _r.ramp(x, o, a, t, m),
@@ -275,7 +280,7 @@ def leaky_relu(x, negative_slope: float = 0.01, out=None):
     >>> rectify.leaky_relu(np.array([-2.0, 3.0]), 0.5)
     array([-1.,  3.])
     """
-    return ramp(x, negative_slope, 0.0, math.inf, out=out)
+    return _ramp("leaky_relu", x, negative_slope, 0.0, math.inf, out)
 
 
 def relu6(x, out=None):
@@ -285,7 +290,7 @@ def relu6(x, out=None):
     >>> rectify.relu6(np.array([-1.0, 3.0, 9.0]))
     array([0., 3., 6.])
     """
-    return ramp(x, 0.0, 0.0, 6.0, out=out)
+    return _ramp("relu6", x, 0.0, 0.0, 6.0, out)
 
 
 def clipped_relu(x, max_value: float, out=None):
@@ -295,7 +300,7 @@ def clipped_relu(x, max_value: float, out=None):
     >>> rectify.clipped_relu(np.array([-1.0, 0.5, 2.0]), 1.0)
     array([0. , 0.5, 1. ])
     """
-    return ramp(x, 0.0, 0.0, max_value, out=out)
+    return _ramp("clipped_relu", x, 0.0, 0.0, max_value, out)
 
 
 def thresholded_relu(x, threshold: float = 1.0, out=None):
@@ -306,7 +311,7 @@ def thresholded_relu(x, threshold: float = 1.0, out=None):
     >>> rectify.thresholded_relu(np.array([0.5, 1.0, 2.0]))
     array([0., 0., 2.])
     """
-    return ramp(x, 0.0, threshold, math.inf, out=out)
+    return _ramp("thresholded_relu", x, 0.0, threshold, math.inf, out)
 
 
 def threshold(x, th: float, value: float, out=None):
@@ -465,6 +470,12 @@ def ramp_(x: np.ndarray, negative_slope: float = 0.0, threshold: float = 0.0, ma
     return _inplace("ramp_", x, lambda o: _r.ramp_(o, a, t, m))
 
 
+def _ramp_inplace(fn: str, x, negative_slope, threshold, max_value):
+    """The ramp forward in place; errors name the public function ``fn``."""
+    a, t, m = float(negative_slope), float(threshold), float(max_value)
+    return _inplace(fn, x, lambda o: _r.ramp_(o, a, t, m))
+
+
 def leaky_relu_(x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
     """``leaky_relu`` in place; returns ``x``.
 
@@ -473,22 +484,22 @@ def leaky_relu_(x: np.ndarray, negative_slope: float = 0.01) -> np.ndarray:
     >>> rectify.leaky_relu_(x, 0.5)
     array([-1.,  3.])
     """
-    return ramp_(x, negative_slope, 0.0, math.inf)
+    return _ramp_inplace("leaky_relu_", x, negative_slope, 0.0, math.inf)
 
 
 def relu6_(x: np.ndarray) -> np.ndarray:
     """``relu6`` in place; returns ``x``."""
-    return ramp_(x, 0.0, 0.0, 6.0)
+    return _ramp_inplace("relu6_", x, 0.0, 0.0, 6.0)
 
 
 def clipped_relu_(x: np.ndarray, max_value: float) -> np.ndarray:
     """``clipped_relu`` in place; returns ``x``."""
-    return ramp_(x, 0.0, 0.0, max_value)
+    return _ramp_inplace("clipped_relu_", x, 0.0, 0.0, max_value)
 
 
 def thresholded_relu_(x: np.ndarray, threshold: float = 1.0) -> np.ndarray:
     """``thresholded_relu`` in place; returns ``x``."""
-    return ramp_(x, 0.0, threshold, math.inf)
+    return _ramp_inplace("thresholded_relu_", x, 0.0, threshold, math.inf)
 
 
 def threshold_(x: np.ndarray, th: float, value: float) -> np.ndarray:
@@ -534,9 +545,14 @@ def ramp_grad(
     >>> rectify.ramp_grad(np.ones(3), np.array([-1.0, 0.0, 7.0]), 0.1, max_value=6.0)
     array([0.1, 0.1, 0. ])
     """
+    return _ramp_grad("ramp_grad", dy, x, negative_slope, threshold, max_value, kink, out)
+
+
+def _ramp_grad(fn: str, dy, x, negative_slope, threshold, max_value, kink, out):
+    """The ramp backward; errors name the public function ``fn``."""
     a, t, m, k = float(negative_slope), float(threshold), float(max_value), _kink(kink)
     return _binary(
-        "ramp_grad",
+        fn,
         dy,
         x,
         out,
@@ -554,17 +570,17 @@ def relu_grad(dy, x, kink: str = "lower", out=None):
     >>> rectify.relu_grad(np.array([np.nan, 5.0, 3.0]), np.array([-1.0, 0.0, 2.0]))
     array([0., 0., 3.])
     """
-    return ramp_grad(dy, x, 0.0, 0.0, math.inf, kink, out=out)
+    return _ramp_grad("relu_grad", dy, x, 0.0, 0.0, math.inf, kink, out)
 
 
 def leaky_relu_grad(dy, x, negative_slope: float = 0.01, kink: str = "lower", out=None):
     """The gradient of ``leaky_relu``."""
-    return ramp_grad(dy, x, negative_slope, 0.0, math.inf, kink, out=out)
+    return _ramp_grad("leaky_relu_grad", dy, x, negative_slope, 0.0, math.inf, kink, out)
 
 
 def relu6_grad(dy, x, kink: str = "lower", out=None):
     """The gradient of ``relu6``."""
-    return ramp_grad(dy, x, 0.0, 0.0, 6.0, kink, out=out)
+    return _ramp_grad("relu6_grad", dy, x, 0.0, 0.0, 6.0, kink, out)
 
 
 def ramp_grad_from_output(
