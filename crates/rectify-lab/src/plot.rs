@@ -629,15 +629,21 @@ pub fn line_chart(
     f.group("chart", &ax.data_attrs());
     draw_axes(&mut f, &ax, title, xlabel, "", false);
     let mut entries = Vec::new();
+    let k = series.len();
     for (i, (name, pts)) in series.iter().enumerate() {
         let c = PALETTE[i % PALETTE.len()];
         let p: Vec<(f64, f64)> =
             pts.iter().filter(|p| !log_y || p.1 > 0.0).map(|&(x, y)| (ax.px(x), ax.clamp_py(y))).collect();
+        // Series that coincide (ReLU and leaky ReLU often do) must stay visible: earlier
+        // series are drawn wider and every other one dashed, so a later line on top of an
+        // earlier one leaves its edges showing.
+        let width = (2.5 + (k - 1 - i) as f64).min(4.5);
+        let dashed = i % 2 == 1;
         for &(x, y) in &p {
-            f.circle(x, y, 3.0, c, true, "point");
+            f.circle(x, y, 2.0 + width / 2.0, c, true, "point");
         }
-        f.line(p, c, 2.5, false, "series");
-        entries.push((name.clone(), c, false));
+        f.line(p, c, width, dashed, "series");
+        entries.push((name.clone(), c, dashed));
     }
     legend(&mut f, &ax, &entries, true);
     f.end();
