@@ -6,7 +6,8 @@
 //! ```
 //!
 //! GB/s counts bytes read + bytes written by the op (forward 2 arrays, backward 3, the mask
-//! 1/8 byte per element). Rows of one size run interleaved, round after round, and each row
+//! 1/8 byte per element). In-place rows first restore their array from a pristine copy (so
+//! every call sees mixed signs) and count that copy's bytes too. Rows of one size run interleaved, round after round, and each row
 //! reports its median, so a noisy neighbour slows every row of a round alike (the machine is
 //! shared; compare only within one run). Baselines in every group: `copy_from_slice` of the
 //! same bytes, a non-temporal copy (AVX2 streaming stores) beyond the cache, the naive scalar
@@ -121,6 +122,19 @@ struct Bufs<T> {
     mask: ReluMask,
 }
 
+/// Restores an in-place row's array before each call, so that every call sees the same
+/// mixed-sign data (after one ReLU everything is non-negative, which would hide
+/// data-dependent store costs). The copy is part of the row: its bytes are counted.
+fn refresh<T: Copy>(work: &mut [T], src: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    if Isa::V3.is_available() {
+        // SAFETY: AVX2 was just detected; both arrays have the same length.
+        unsafe { vector_copy(src.as_ptr().cast(), work.as_mut_ptr().cast(), size_of_val(src)) };
+        return;
+    }
+    work.copy_from_slice(src);
+}
+
 /// What a row does with the group's arrays.
 type RowBody<T> = Box<dyn FnMut(&mut Bufs<T>)>;
 
@@ -164,8 +178,9 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Ro
     }
     add(
         "naive loop in place (if x > 0 {x} else {0})".into(),
-        2.0 * e,
+        4.0 * e,
         Box::new(|b| {
+            refresh(&mut b.work, &b.x);
             for v in black_box(&mut b.work).iter_mut() {
                 *v = v.naive_relu();
             }
@@ -174,8 +189,9 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Ro
     if T::HAS_MAX {
         add(
             "naive loop in place (f32::max / f64::max)".into(),
-            2.0 * e,
+            4.0 * e,
             Box::new(move |b| {
+                refresh(&mut b.work, &b.x);
                 for v in black_box(&mut b.work).iter_mut() {
                     *v = v.max0();
                 }
@@ -184,8 +200,11 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Ro
         #[cfg(feature = "ndarray")]
         add(
             "ndarray mapv_inplace(max)".into(),
-            2.0 * e,
-            Box::new(move |b| ndarray::ArrayViewMut1::from(black_box(&mut b.work[..])).mapv_inplace(T::max0)),
+            4.0 * e,
+            Box::new(move |b| {
+                refresh(&mut b.work, &b.x);
+                ndarray::ArrayViewMut1::from(black_box(&mut b.work[..])).mapv_inplace(T::max0)
+            }),
         );
     }
 
@@ -206,9 +225,15 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Ro
             );
         };
         row("relu out of place", 2.0 * e, |b, _| rectify::relu(black_box(&b.x), &mut b.out));
-        row("relu in place", 2.0 * e, |b, _| rectify::relu_inplace(black_box(&mut b.work)));
+        row("relu in place", 4.0 * e, |b, _| {
+            refresh(&mut b.work, &b.x);
+            rectify::relu_inplace(black_box(&mut b.work))
+        });
         row("relu backward (x, dy -> dx)", 3.0 * e, |b, _| rectify::relu_backward(&b.x, &b.dy, &mut b.out));
-        row("relu backward (dx over dy)", 3.0 * e, |b, _| rectify::relu_backward_inplace(&b.x, &mut b.work));
+        row("relu backward (dx over dy)", 5.0 * e, |b, _| {
+            refresh(&mut b.work, &b.dy);
+            rectify::relu_backward_inplace(&b.x, &mut b.work)
+        });
         row("relu backward from mask", 2.0 * e + m, |b, _| {
             rectify::relu_backward_from_mask(&b.mask, &b.dy, &mut b.out)
         });
