@@ -149,34 +149,23 @@ pub(crate) mod sealed {
         /// that their compares need no widening. Meaningless for NaN: every kernel that
         /// compares keys selects NaN lanes separately.
         type Key: Copy + PartialOrd + Send + Sync + core::fmt::Debug;
+        /// A key that no non-NaN element reaches (`x == k` and `x >= k` false for all):
+        /// the cap key of a ramp without a cap, so that its compares need no extra flag.
+        const KEY_ABOVE_ALL: Self::Key;
         fn key(self) -> Self::Key;
         fn widen(self) -> Self::C;
         /// Round once, to nearest, ties to even.
         fn narrow(c: Self::C) -> Self;
 
-        /// Widens a block (`dst.len() == src.len()`), with the hardware conversion where
-        /// the level has one (F16C for f16). Bitwise as [`FloatSealed::widen`] on every
-        /// non-NaN value.
+        /// `out = k(a, b)` for an op that multiplies, at x86-64-v3: f32 and f64 run the
+        /// fused kernel (LLVM vectorises it); f16 and bf16 override this to widen and
+        /// narrow whole vectors in registers (F16C, shifts) instead of lane by lane.
         ///
         /// # Safety
         /// x86-64-v3 must be available.
         #[inline(always)]
-        unsafe fn widen_block_v3(src: &[Self], dst: &mut [Self::C]) {
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = s.widen();
-            }
-        }
-
-        /// Narrows a block, rounding to nearest, ties to even; bitwise as
-        /// [`FloatSealed::narrow`] on every non-NaN value.
-        ///
-        /// # Safety
-        /// x86-64-v3 must be available.
-        #[inline(always)]
-        unsafe fn narrow_block_v3(src: &[Self::C], dst: &mut [Self]) {
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = Self::narrow(s);
-            }
+        unsafe fn product_select_v3<K: crate::kernels::Product<Self>>(k: &K, a: &[Self], b: &[Self], out: &mut [Self]) {
+            crate::arch::generic::map2(&crate::kernels::Fused(k), a, b, out)
         }
         fn is_nan_elem(self) -> bool;
         /// Flip the sign bit (exact, NaN included).
@@ -383,6 +372,8 @@ macro_rules! native_float {
         impl sealed::FloatSealed for $t {
             type C = $t;
             type Key = $t;
+            // NaN compares false with everything.
+            const KEY_ABOVE_ALL: $t = <$t>::NAN;
             #[inline(always)]
             fn key(self) -> $t {
                 self
@@ -449,7 +440,7 @@ native_float!(
 );
 
 macro_rules! half_float {
-    ($t:ty, $dtype:ident, $inf:expr, $to:ident, $from:ident; $($blocks:tt)*) => {
+    ($t:ty, $dtype:ident, $inf:expr, $to:ident, $from:ident) => {
         impl sealed::Sealed for $t {
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
@@ -493,9 +484,21 @@ macro_rules! half_float {
             }
         }
         impl sealed::FloatSealed for $t {
-            $($blocks)*
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn product_select_v3<K: crate::kernels::Product<Self>>(
+                k: &K,
+                a: &[Self],
+                b: &[Self],
+                out: &mut [Self],
+            ) {
+                // SAFETY: the caller guarantees x86-64-v3 (AVX2, F16C).
+                unsafe { crate::arch::avx2::product_select_16(k, a, b, out) }
+            }
             type C = f32;
             type Key = i16;
+            // Above the key of +inf; NaN lanes are selected apart.
+            const KEY_ABOVE_ALL: i16 = i16::MAX;
             #[inline(always)]
             fn key(self) -> i16 {
                 // Sign-magnitude to two's complement; -0.0 maps to 0 like +0.0.
@@ -542,23 +545,8 @@ macro_rules! half_float {
     };
 }
 
-// f16 converts blocks with F16C on v3 and up; bf16's conversions are shifts already.
-half_float! {
-    f16, F16, 0x7c00, f16_bits_to_f32, f32_to_f16_bits;
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    unsafe fn widen_block_v3(src: &[Self], dst: &mut [f32]) {
-        // SAFETY: x86-64-v3 (caller) includes F16C; f16 is two bytes.
-        unsafe { crate::arch::avx2::widen_f16(src, dst) }
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    unsafe fn narrow_block_v3(src: &[f32], dst: &mut [Self]) {
-        // SAFETY: x86-64-v3 (caller) includes F16C; f16 is two bytes.
-        unsafe { crate::arch::avx2::narrow_f16(src, dst) }
-    }
-}
-half_float! { bf16, BF16, 0x7f80, bf16_bits_to_f32, f32_to_bf16_bits; }
+half_float! { f16, F16, 0x7c00, f16_bits_to_f32, f32_to_f16_bits }
+half_float! { bf16, BF16, 0x7f80, bf16_bits_to_f32, f32_to_bf16_bits }
 
 macro_rules! signed_int {
     ($($t:ty => $dtype:ident),*) => {$(

@@ -127,10 +127,8 @@ impl Ramp {
             let p = self.params::<T>();
             if p.a_zero {
                 run::unary(&RampForward::<T, false>(p), x, y);
-            } else if size_of::<T>() == 2 {
-                run::ramp_forward_sloped(&p, x, y);
             } else {
-                run::unary(&RampForward::<T, true>(p), x, y);
+                run::product_select(&RampForward::<T, true>(p), x, x, y);
             }
         }
     }
@@ -151,10 +149,8 @@ impl Ramp {
             let p = self.params::<T>();
             if p.a_zero {
                 run::unary_inplace(&RampForward::<T, false>(p), x);
-            } else if size_of::<T>() == 2 {
-                run::ramp_forward_sloped_inplace(&p, x);
             } else {
-                run::unary_inplace(&RampForward::<T, true>(p), x);
+                run::product_select_inplace(&RampForward::<T, true>(p), None, x);
             }
         }
     }
@@ -185,7 +181,7 @@ impl Ramp {
         } else {
             let p = self.params::<T>();
             if ramp_backward_multiplies(&p, kink) {
-                run::binary(&RampBackward::<T, true>::new(p, kink), x, dy, dx);
+                run::product_select(&RampBackward::<T, true>::new(p, kink), x, dy, dx);
             } else {
                 run::binary(&RampBackward::<T, false>::new(p, kink), x, dy, dx);
             }
@@ -211,7 +207,7 @@ impl Ramp {
         } else {
             let p = self.params::<T>();
             if ramp_backward_multiplies(&p, kink) {
-                run::binary_inplace(&RampBackward::<T, true>::new(p, kink), x, dy);
+                run::product_select_inplace(&RampBackward::<T, true>::new(p, kink), Some(x), dy);
             } else {
                 run::binary_inplace(&RampBackward::<T, false>::new(p, kink), x, dy);
             }
@@ -248,7 +244,7 @@ impl Ramp {
         if p.a_zero {
             run::binary(&RampBackwardFromOutput::<T, false>(p), y, dy, dx);
         } else {
-            run::binary(&RampBackwardFromOutput::<T, true>(p), y, dy, dx);
+            run::product_select(&RampBackwardFromOutput::<T, true>(p), y, dy, dx);
         }
         Ok(())
     }
@@ -278,7 +274,7 @@ impl Ramp {
         if p.a_zero {
             run::binary_inplace(&RampBackwardFromOutput::<T, false>(p), y, dy);
         } else {
-            run::binary_inplace(&RampBackwardFromOutput::<T, true>(p), y, dy);
+            run::product_select_inplace(&RampBackwardFromOutput::<T, true>(p), Some(y), dy);
         }
         Ok(())
     }

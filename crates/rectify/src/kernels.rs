@@ -3,7 +3,9 @@
 //! instruction-set level, where LLVM turns the selects into vector compares and blends;
 //! the tests compare every one of them with [`crate::reference`] on every level.
 
-use crate::element::sealed::Sealed;
+use core::ops::{Add, Mul, Sub};
+
+use crate::element::sealed::{FloatSealed, Sealed};
 use crate::element::{Compute, Float, Int};
 use crate::op::{Kink, KinkFactor, RampParams};
 
@@ -20,6 +22,65 @@ pub(crate) trait Map2<T>: Sync {
 /// An element-wise op of three inputs (`x`, a per-element slope, `dy`).
 pub(crate) trait Map3<T>: Sync {
     fn apply(&self, a: T, b: T, c: T) -> T;
+}
+
+/// Arithmetic in the compute type, on one lane or on a whole vector: the products of the
+/// ops that multiply are written once over this trait and run on plain `f32`/`f64` values
+/// (where LLVM vectorises the loop) or on explicit vectors (the 16-bit float drivers, which
+/// convert with F16C or shifts in registers). `pub` in this private module only because
+/// the sealed element trait names it (through [`Product`]); nothing outside can reach it.
+pub trait Lanes<C>: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> {
+    fn splat(v: C) -> Self;
+    /// Lane by lane `self == other ? then : otherwise`, with IEEE equality (-0.0 equals
+    /// +0.0; NaN equals nothing).
+    fn if_eq(self, other: Self, then: Self, otherwise: Self) -> Self;
+}
+
+impl<C: Compute> Lanes<C> for C {
+    #[inline(always)]
+    fn splat(v: C) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn if_eq(self, other: Self, then: Self, otherwise: Self) -> Self {
+        if self == other { then } else { otherwise }
+    }
+}
+
+/// An op that multiplies, in two steps: [`Product::product`], the arithmetic in the compute
+/// type on the widened inputs, and [`Product::select`], which picks each output from the
+/// raw inputs and the product rounded once to the dtype. Every output is
+/// `select(a, b, narrow(product(widen(a), widen(b))))` ([`fused`]); the split lets the
+/// 16-bit float drivers convert whole vectors in hardware between the two steps. `pub` in
+/// this private module for the same reason as [`Lanes`].
+pub trait Product<T: FloatSealed>: Sync {
+    /// Whether the op reads `b` (false: a unary op; drivers pass `a` again and skip it).
+    const BINARY: bool;
+    fn product<V: Lanes<T::C>>(&self, a: V, b: V) -> V;
+    fn select(&self, a: T, b: T, product: T) -> T;
+}
+
+/// One element of a [`Product`] op, with per-lane conversions.
+#[inline(always)]
+pub(crate) fn fused<T: FloatSealed, K: Product<T>>(k: &K, a: T, b: T) -> T {
+    k.select(a, b, T::narrow(k.product(a.widen(), b.widen())))
+}
+
+/// A [`Product`] op as an element kernel of one input (unary ops) or two.
+pub(crate) struct Fused<'a, K>(pub &'a K);
+
+impl<T: FloatSealed, K: Product<T>> Map1<T> for Fused<'_, K> {
+    #[inline(always)]
+    fn apply(&self, x: T) -> T {
+        fused(self.0, x, x)
+    }
+}
+
+impl<T: FloatSealed, K: Product<T>> Map2<T> for Fused<'_, K> {
+    #[inline(always)]
+    fn apply(&self, a: T, b: T) -> T {
+        fused(self.0, a, b)
+    }
 }
 
 /// `max(x, 0)` with NaN kept and -0.0 sent to +0.0.
@@ -56,48 +117,44 @@ impl<T: Float> Map1<T> for NegRelu {
 /// `a * (x - t)`, and f16/bf16 never leave their 16-bit lanes.
 pub(crate) struct RampForward<T: Float, const SLOPE: bool>(pub RampParams<T>);
 
+impl<T: Float, const SLOPE: bool> Product<T> for RampForward<T, SLOPE> {
+    const BINARY: bool = false;
+    #[inline(always)]
+    fn product<V: Lanes<T::C>>(&self, x: V, _: V) -> V {
+        V::splat(self.0.a) * (x - V::splat(self.0.t))
+    }
+    #[inline(always)]
+    fn select(&self, x: T, _: T, product: T) -> T {
+        let p = &self.0;
+        let k = x.key();
+        let slope = if SLOPE && !p.a_zero { product } else { T::zero() };
+        let r = if k > p.t_key { x } else { slope };
+        let r = if k >= p.m_key { p.m_elem } else { r };
+        if x.is_nan_elem() { x } else { r }
+    }
+}
+
 impl<T: Float, const SLOPE: bool> Map1<T> for RampForward<T, SLOPE> {
     #[inline(always)]
     fn apply(&self, x: T) -> T {
-        let p = &self.0;
-        let k = x.key();
-        let slope = if SLOPE && !p.a_zero { T::narrow(p.a * (x.widen() - p.t)) } else { T::zero() };
-        let r = if k > p.t_key { x } else { slope };
-        let r = if p.cap && k >= p.m_key { p.m_elem } else { r };
-        if x.is_nan_elem() { x } else { r }
+        if SLOPE { fused(self, x, x) } else { self.select(x, x, T::zero()) }
     }
 }
 
-/// The ramp forward with the slope part already computed (second operand): the selects of
-/// [`RampForward`] on 16-bit lanes, after the products went through hardware conversions.
-pub(crate) struct RampForwardGivenSlope<T: Float>(pub RampParams<T>);
-
-impl<T: Float> Map2<T> for RampForwardGivenSlope<T> {
-    #[inline(always)]
-    fn apply(&self, x: T, slope: T) -> T {
-        let p = &self.0;
-        let k = x.key();
-        let r = if k > p.t_key { x } else { slope };
-        let r = if p.cap && k >= p.m_key { p.m_elem } else { r };
-        if x.is_nan_elem() { x } else { r }
-    }
-}
-
-/// A kink factor applied to `dy`: a select for 0 and 1, a multiply otherwise (only when
-/// `MUL`, which the caller sets when some factor of the call multiplies).
+/// A kink factor applied to `dy`: a select for 0 and 1, else the product (computed with
+/// this factor for the lanes at the kink).
 #[inline(always)]
-fn kink_value<T: Float, const MUL: bool>(k: &KinkFactor, dy: T) -> T {
-    if k.is_zero {
-        T::zero()
-    } else if k.is_one || !MUL {
-        dy
-    } else {
-        T::narrow(<T::C as Compute>::from_f64(k.factor) * dy.widen())
-    }
+fn kink_value<T: Float>(k: &KinkFactor, dy: T, product: T) -> T {
+    // Two selects on loop-invariant flags (not an if-else chain), which keeps the loop
+    // free of branches for the vectoriser.
+    let v = if k.is_one { dy } else { product };
+    if k.is_zero { T::zero() } else { v }
 }
 
 /// The general ramp backward from the input. `MUL` is false when no piece multiplies
-/// (`a == 0` and both kink factors are 0 or 1): then every lane is a select.
+/// (`a == 0` and both kink factors are 0 or 1): then every lane is a select. Otherwise the
+/// product is `f * dy` with the lane's own factor: the cap's kink factor at `x == m`, the
+/// threshold's at `x == t`, else `a` (only the lanes below `t` use it there).
 pub(crate) struct RampBackward<T: Float, const MUL: bool> {
     pub p: RampParams<T>,
     pub kink_t: KinkFactor,
@@ -118,17 +175,33 @@ impl<T: Float, const MUL: bool> RampBackward<T, MUL> {
     }
 }
 
+impl<T: Float, const MUL: bool> Product<T> for RampBackward<T, MUL> {
+    const BINARY: bool = true;
+    #[inline(always)]
+    fn product<V: Lanes<T::C>>(&self, x: V, dy: V) -> V {
+        let p = &self.p;
+        let factor = x.if_eq(V::splat(p.t), V::splat(self.kink_t.compute()), V::splat(p.a));
+        x.if_eq(V::splat(p.m), V::splat(self.kink_m.compute()), factor) * dy
+    }
+    #[inline(always)]
+    fn select(&self, x: T, dy: T, product: T) -> T {
+        let p = &self.p;
+        let k = x.key();
+        let slope = if MUL && !p.a_zero { product } else { T::zero() };
+        let at_t = kink_value(&self.kink_t, dy, product);
+        let at_m = kink_value(&self.kink_m, dy, product);
+        let r = if k == p.t_key { at_t } else { slope };
+        let r = if k > p.t_key { dy } else { r };
+        let r = if k == p.m_key { at_m } else { r };
+        let r = if k > p.m_key { T::zero() } else { r };
+        if x.is_nan_elem() { T::zero() } else { r }
+    }
+}
+
 impl<T: Float, const MUL: bool> Map2<T> for RampBackward<T, MUL> {
     #[inline(always)]
     fn apply(&self, x: T, dy: T) -> T {
-        let p = &self.p;
-        let k = x.key();
-        let slope = if MUL && !p.a_zero { T::narrow(p.a * dy.widen()) } else { T::zero() };
-        let r = if k == p.t_key { kink_value::<T, MUL>(&self.kink_t, dy) } else { slope };
-        let r = if k > p.t_key { dy } else { r };
-        let r = if p.cap && k == p.m_key { kink_value::<T, MUL>(&self.kink_m, dy) } else { r };
-        let r = if p.cap && k > p.m_key { T::zero() } else { r };
-        if x.is_nan_elem() { T::zero() } else { r }
+        if MUL { fused(self, x, dy) } else { self.select(x, dy, T::zero()) }
     }
 }
 
@@ -136,38 +209,79 @@ impl<T: Float, const MUL: bool> Map2<T> for RampBackward<T, MUL> {
 /// [`RampForward`].
 pub(crate) struct RampBackwardFromOutput<T: Float, const SLOPE: bool>(pub RampParams<T>);
 
-impl<T: Float, const SLOPE: bool> Map2<T> for RampBackwardFromOutput<T, SLOPE> {
+impl<T: Float, const SLOPE: bool> Product<T> for RampBackwardFromOutput<T, SLOPE> {
+    const BINARY: bool = true;
     #[inline(always)]
-    fn apply(&self, y: T, dy: T) -> T {
+    fn product<V: Lanes<T::C>>(&self, _: V, dy: V) -> V {
+        V::splat(self.0.a) * dy
+    }
+    #[inline(always)]
+    fn select(&self, y: T, dy: T, product: T) -> T {
         let p = &self.0;
         let k = y.key();
         let slope = if SLOPE && !p.a_zero {
-            let scaled = T::narrow(p.a * dy.widen());
             // With a >= 1 an output of exactly zero can only come from the kink, whose lower
             // factor is 1; below it the slope applies.
-            if p.a_ge_one && k == T::zero().key() { dy } else { scaled }
+            if p.a_ge_one & (k == T::zero().key()) { dy } else { product }
         } else {
             T::zero()
         };
         let r = if k > p.t_key { dy } else { slope };
-        let r = if p.cap && k >= p.m_key { T::zero() } else { r };
+        let r = if k >= p.m_key { T::zero() } else { r };
         if y.is_nan_elem() { T::zero() } else { r }
+    }
+}
+
+impl<T: Float, const SLOPE: bool> Map2<T> for RampBackwardFromOutput<T, SLOPE> {
+    #[inline(always)]
+    fn apply(&self, y: T, dy: T) -> T {
+        if SLOPE { fused(self, y, dy) } else { self.select(y, dy, T::zero()) }
     }
 }
 
 /// A slope per element (second operand): PReLU channel-last rows, RReLU training.
 pub(crate) struct SlopedBy;
 
-impl<T: Float> Map2<T> for SlopedBy {
+impl<T: Float> Product<T> for SlopedBy {
+    const BINARY: bool = true;
     #[inline(always)]
-    fn apply(&self, x: T, a: T) -> T {
-        sloped(a.widen(), x)
+    fn product<V: Lanes<T::C>>(&self, x: V, a: V) -> V {
+        a * x
+    }
+    #[inline(always)]
+    fn select(&self, x: T, a: T, product: T) -> T {
+        // The key of a NaN slope is never the key of zero, so a NaN slope multiplies.
+        sloped_select(a.key() == T::zero().key(), x, product)
     }
 }
 
+impl<T: Float> Map2<T> for SlopedBy {
+    #[inline(always)]
+    fn apply(&self, x: T, a: T) -> T {
+        fused(self, x, a)
+    }
+}
+
+/// A binary [`Product`] op with its operands swapped: the in-place drivers write over the
+/// second operand, which lets PReLU write over `x` with `(weight, x)`.
+pub(crate) struct Swapped<'a, K>(pub &'a K);
+
+impl<T: Float, K: Product<T>> Product<T> for Swapped<'_, K> {
+    const BINARY: bool = true;
+    #[inline(always)]
+    fn product<V: Lanes<T::C>>(&self, a: V, b: V) -> V {
+        self.0.product(b, a)
+    }
+    #[inline(always)]
+    fn select(&self, a: T, b: T, product: T) -> T {
+        self.0.select(b, a, product)
+    }
+}
+
+/// `x > 0 ? x : a * x` with the product given; `+0.0` for a zero slope, NaN kept.
 #[inline(always)]
-fn sloped<T: Float>(a: T::C, x: T) -> T {
-    let slope = if a == T::C::ZERO { T::zero() } else { T::narrow(a * x.widen()) };
+fn sloped_select<T: Float>(slope_is_zero: bool, x: T, product: T) -> T {
+    let slope = if slope_is_zero { T::zero() } else { product };
     let r = if x.key() > T::zero().key() { x } else { slope };
     if x.is_nan_elem() { x } else { r }
 }
@@ -215,10 +329,22 @@ fn sloped_backward<T: Float, const KINK: u8>(a: T::C, x: T, dy: T) -> T {
 /// One slope for a run of elements (a PReLU channel-first plane, RReLU evaluation).
 pub(crate) struct Sloped<C>(pub C);
 
+impl<T: Float> Product<T> for Sloped<T::C> {
+    const BINARY: bool = false;
+    #[inline(always)]
+    fn product<V: Lanes<T::C>>(&self, x: V, _: V) -> V {
+        V::splat(self.0) * x
+    }
+    #[inline(always)]
+    fn select(&self, x: T, _: T, product: T) -> T {
+        sloped_select(self.0 == T::C::ZERO, x, product)
+    }
+}
+
 impl<T: Float> Map1<T> for Sloped<T::C> {
     #[inline(always)]
     fn apply(&self, x: T) -> T {
-        sloped(self.0, x)
+        fused(self, x, x)
     }
 }
 
@@ -234,14 +360,26 @@ impl<C: Compute> SlopedBackward<C> {
     }
 }
 
+impl<T: Float> Product<T> for SlopedBackward<T::C> {
+    const BINARY: bool = true;
+    #[inline(always)]
+    fn product<V: Lanes<T::C>>(&self, x: V, dy: V) -> V {
+        x.if_eq(V::splat(T::C::ZERO), V::splat(self.kink.compute()), V::splat(self.a)) * dy
+    }
+    #[inline(always)]
+    fn select(&self, x: T, dy: T, product: T) -> T {
+        let (k, zero) = (x.key(), T::zero().key());
+        let slope = if self.a == T::C::ZERO { T::zero() } else { product };
+        let r = if k == zero { kink_value(&self.kink, dy, product) } else { slope };
+        let r = if k > zero { dy } else { r };
+        if x.is_nan_elem() { T::zero() } else { r }
+    }
+}
+
 impl<T: Float> Map2<T> for SlopedBackward<T::C> {
     #[inline(always)]
     fn apply(&self, x: T, dy: T) -> T {
-        let (k, zero) = (x.key(), T::zero().key());
-        let slope = if self.a == T::C::ZERO { T::zero() } else { T::narrow(self.a * dy.widen()) };
-        let r = if k == zero { kink_value::<T, true>(&self.kink, dy) } else { slope };
-        let r = if k > zero { dy } else { r };
-        if x.is_nan_elem() { T::zero() } else { r }
+        fused(self, x, dy)
     }
 }
 

@@ -174,7 +174,8 @@ impl Ramp {
             a_ge_one: a64 >= 1.0,
             t: t_elem.widen(),
             t_key: t_elem.key(),
-            m_key: m_elem.key(),
+            m_key: if cap { m_elem.key() } else { T::KEY_ABOVE_ALL },
+            m: if cap { m_elem.widen() } else { <T::C as Compute>::from_f64(f64::NAN) },
             m_elem,
             cap,
             kink_t: [Kink::Lower, Kink::Upper, Kink::Mid].map(|k| KinkFactor::new(k.factor(a64, 1.0))),
@@ -215,6 +216,12 @@ impl KinkFactor {
     }
 
     /// Whether applying the factor takes a multiply (not a select).
+    /// The factor in the compute type.
+    #[inline(always)]
+    pub(crate) fn compute<C: crate::element::Compute>(&self) -> C {
+        C::from_f64(self.factor)
+    }
+
     pub(crate) fn multiplies(&self) -> bool {
         !(self.is_zero || self.is_one)
     }
@@ -236,9 +243,12 @@ pub(crate) struct RampParams<T: Float> {
     pub a_ge_one: bool,
     /// The threshold in the compute type (for `x - t`).
     pub t: T::C,
-    /// The threshold and the cap as order keys (for the compares).
+    /// The threshold and the cap as order keys (for the compares); without a cap `m_key`
+    /// is above every element and `m` is NaN, so that the compares against them are false.
     pub t_key: T::Key,
     pub m_key: T::Key,
+    /// The cap in the compute type (for the kink compare of the backward products).
+    pub m: T::C,
     pub m_elem: T,
     pub cap: bool,
     pub kink_t: [KinkFactor; 3],

@@ -6,7 +6,7 @@ use crate::arch;
 use crate::dispatch;
 use crate::element::{Compute, Float};
 use crate::error::check_len;
-use crate::kernels::{LOWER, MID, Sloped, SlopedBackward, SlopedBy, SlopedByBackward, UPPER};
+use crate::kernels::{LOWER, MID, Sloped, SlopedBackward, SlopedBy, SlopedByBackward, Swapped, UPPER};
 use crate::op::Kink;
 use crate::par::{self, split_mut};
 
@@ -85,10 +85,10 @@ pub fn prelu<T: Float>(x: &[T], weight: &[T], layout: ChannelLayout, y: &mut [T]
     par::run(tasks, |(y, r)| {
         for (x, y) in x[r.clone()].chunks_exact(s.row).zip(y.chunks_exact_mut(s.row)) {
             if s.run == 1 {
-                arch::map2(level, &SlopedBy, x, weight, y);
+                arch::product_select(level, &SlopedBy, x, weight, y);
             } else {
                 for ((x, y), w) in x.chunks_exact(s.run).zip(y.chunks_exact_mut(s.run)).zip(weight) {
-                    arch::map1(level, &Sloped(w.widen()), x, y);
+                    arch::product_select(level, &Sloped(w.widen()), x, x, y);
                 }
             }
         }
@@ -107,13 +107,10 @@ pub fn prelu_inplace<T: Float>(x: &mut [T], weight: &[T], layout: ChannelLayout)
     par::run(split_mut(x, &ranges), |x| {
         for x in x.chunks_exact_mut(s.row) {
             if s.run == 1 {
-                // Per-element slopes: the generic in-place map over (x, w) -> x.
-                for (x, &w) in x.iter_mut().zip(weight) {
-                    *x = crate::kernels::Map2::apply(&SlopedBy, *x, w);
-                }
+                arch::product_select_inplace(level, &Swapped(&SlopedBy), Some(weight), x);
             } else {
                 for (x, w) in x.chunks_exact_mut(s.run).zip(weight) {
-                    arch::map1_inplace(level, &Sloped(w.widen()), x);
+                    arch::product_select_inplace(level, &Sloped(w.widen()), None, x);
                 }
             }
         }
@@ -174,7 +171,7 @@ pub fn prelu_backward<T: Float>(
             } else {
                 let runs = x.chunks_exact(s.run).zip(dy.chunks_exact(s.run)).zip(dx.chunks_exact_mut(s.run));
                 for (((x, dy), dx), w) in runs.zip(weight) {
-                    arch::map2(level, &SlopedBackward::new(w.widen(), kink), x, dy, dx);
+                    arch::product_select(level, &SlopedBackward::new(w.widen(), kink), x, dy, dx);
                 }
             }
         }

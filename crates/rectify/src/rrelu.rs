@@ -88,7 +88,7 @@ impl Rrelu {
         check_len("x", x.len(), "y", y.len());
         check_len("x", x.len(), "slopes", slopes.len());
         self.draw_slopes(seed, 0, slopes);
-        run::binary(&SlopedBy, x, slopes, y);
+        run::product_select(&SlopedBy, x, slopes, y);
     }
 
     /// Evaluation forward: leaky ReLU with slope `(lower + upper) / 2`.

@@ -12,8 +12,7 @@ use std::cell::Cell;
 use crate::arch;
 use crate::dispatch;
 use crate::element::{Element, Float};
-use crate::kernels::{Map1, Map2, Map3};
-use crate::op::RampParams;
+use crate::kernels::{Fused, Map1, Map2, Map3, Product};
 use crate::par::{self, split_mut};
 
 pub(crate) const GRAIN: usize = 64;
@@ -94,24 +93,27 @@ pub(crate) fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
     over(dy, |r, dy| arch::relu_backward_inplace(level, &x[r], dy));
 }
 
-/// The ramp forward with a slope for 16-bit floats: block conversions on v3 and up.
-pub(crate) fn ramp_forward_sloped<T: Float>(p: &RampParams<T>, x: &[T], y: &mut [T]) {
+/// `out = k(a, b)` for an op that multiplies (`b` is ignored by unary ops: pass `a`).
+/// f32 and f64 take the generic drivers (streaming stores included); f16 and bf16 the
+/// product-then-select drivers, which convert vectors in hardware on v3 and up.
+pub(crate) fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
+    if size_of::<T>() != 2 {
+        return if K::BINARY { binary(&Fused(k), a, b, out) } else { unary(&Fused(k), a, out) };
+    }
     let level = dispatch::level();
-    over(y, |r, y| arch::ramp_forward_sloped(level, p, &x[r], y));
+    over(out, |r, out| arch::product_select(level, k, &a[r.clone()], &b[r], out));
 }
 
-/// [`ramp_forward_sloped`] in place, through an L2-sized copy of each block.
-pub(crate) fn ramp_forward_sloped_inplace<T: Float>(p: &RampParams<T>, x: &mut [T]) {
-    const BLOCK: usize = 1 << 14;
+/// [`product_select`] writing over `b`; `a` is `None` for a unary op (over `b` alone).
+pub(crate) fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&[T]>, b: &mut [T]) {
+    if size_of::<T>() != 2 {
+        return match a {
+            Some(a) => binary_inplace(&Fused(k), a, b),
+            None => unary_inplace(&Fused(k), b),
+        };
+    }
     let level = dispatch::level();
-    over(x, |_, x| {
-        let mut src = Vec::with_capacity(BLOCK.min(x.len()));
-        for x in x.chunks_mut(BLOCK) {
-            src.clear();
-            src.extend_from_slice(x);
-            arch::ramp_forward_sloped(level, p, &src, x);
-        }
-    });
+    over(b, |r, b| arch::product_select_inplace(level, k, a.map(|a| &a[r]), b));
 }
 
 /// ReLU out of place: the generic driver, or fused streaming stores for large outputs.

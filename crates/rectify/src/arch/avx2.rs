@@ -8,7 +8,11 @@
 use core::arch::x86_64::*;
 use core::mem::size_of;
 
+use half::{bf16, f16};
+
+use crate::element::Float;
 use crate::element::sealed::Sealed;
+use crate::kernels::{Lanes, Product};
 
 /// Hides a compare mask from the optimiser. Without it LLVM sees `x & (x > 0)` stored back
 /// to where `x` was loaded as "store zero where x <= 0" and emits a masked store
@@ -278,45 +282,164 @@ pub(crate) unsafe fn relu_backward_inplace_16<T: Sealed>(x: &[T], dy: &mut [T], 
     }
 }
 
-/// f16 to f32 with F16C, 8 lanes at a time (exact for every non-NaN value).
+/// Eight f32 lanes in an AVX register: the [`Lanes`] of the 16-bit float drivers.
 ///
-/// # Safety
-/// F16C and AVX must be available; `T` must be 2 bytes (f16); `dst.len() == src.len()`.
-#[inline(always)]
-pub(crate) unsafe fn widen_f16<T: Sealed>(src: &[T], dst: &mut [f32]) {
-    debug_assert_eq!(size_of::<T>(), 2);
-    let mut s = src.chunks_exact(8);
-    let mut d = dst.chunks_exact_mut(8);
-    for (s, d) in (&mut s).zip(&mut d) {
-        // SAFETY: F16C (caller); 8 two-byte lanes in, 8 f32 out.
-        unsafe { _mm256_storeu_ps(d.as_mut_ptr(), _mm256_cvtph_ps(_mm_loadu_si128(s.as_ptr().cast()))) };
-    }
-    for (s, d) in s.remainder().iter().zip(d.into_remainder()) {
-        // SAFETY: T is f16 (caller), two bytes; read its bits.
-        let bits = unsafe { *(s as *const T).cast::<u16>() };
-        *d = crate::element::f16_bits_to_f32(bits);
+/// Values exist only inside the v3/v4 drivers (the type is crate-private and made only by
+/// [`Half::widen8`] and [`Lanes::splat`] there), which run after AVX2 was detected; that
+/// is what makes the intrinsics below sound.
+#[derive(Clone, Copy)]
+pub(crate) struct F32x8(__m256);
+
+impl core::ops::Add for F32x8 {
+    type Output = F32x8;
+    #[inline(always)]
+    fn add(self, other: F32x8) -> F32x8 {
+        // SAFETY: an F32x8 exists only where AVX is available (see the type).
+        F32x8(unsafe { _mm256_add_ps(self.0, other.0) })
     }
 }
 
-/// f32 to f16 with F16C, round to nearest, ties to even, 8 lanes at a time.
-///
-/// # Safety
-/// F16C and AVX must be available; `T` must be 2 bytes (f16); `dst.len() == src.len()`.
-#[inline(always)]
-pub(crate) unsafe fn narrow_f16<T: Sealed>(src: &[f32], dst: &mut [T]) {
-    debug_assert_eq!(size_of::<T>(), 2);
-    let mut s = src.chunks_exact(8);
-    let mut d = dst.chunks_exact_mut(8);
-    for (s, d) in (&mut s).zip(&mut d) {
-        // SAFETY: F16C (caller); 8 f32 in, 8 two-byte lanes out.
+impl core::ops::Sub for F32x8 {
+    type Output = F32x8;
+    #[inline(always)]
+    fn sub(self, other: F32x8) -> F32x8 {
+        // SAFETY: an F32x8 exists only where AVX is available (see the type).
+        F32x8(unsafe { _mm256_sub_ps(self.0, other.0) })
+    }
+}
+
+impl core::ops::Mul for F32x8 {
+    type Output = F32x8;
+    #[inline(always)]
+    fn mul(self, other: F32x8) -> F32x8 {
+        // SAFETY: an F32x8 exists only where AVX is available (see the type).
+        F32x8(unsafe { _mm256_mul_ps(self.0, other.0) })
+    }
+}
+
+impl Lanes<f32> for F32x8 {
+    #[inline(always)]
+    fn splat(v: f32) -> F32x8 {
+        // SAFETY: called only inside the v3/v4 drivers (see the type).
+        F32x8(unsafe { _mm256_set1_ps(v) })
+    }
+    #[inline(always)]
+    fn if_eq(self, other: F32x8, then: F32x8, otherwise: F32x8) -> F32x8 {
+        // SAFETY: an F32x8 exists only where AVX is available (see the type). The ordered
+        // compare is IEEE equality: -0.0 == +0.0, NaN equal to nothing.
+        F32x8(unsafe { _mm256_blendv_ps(otherwise.0, then.0, _mm256_cmp_ps::<_CMP_EQ_OQ>(self.0, other.0)) })
+    }
+}
+
+/// The 16-bit floats' vector conversions to and from f32.
+pub(crate) trait Half: Float<C = f32> {
+    /// Widens 8 lanes, exactly for every non-NaN value (a NaN stays a NaN; arithmetic on it
+    /// quiets it, as the per-lane widening does).
+    ///
+    /// # Safety
+    /// AVX2 and F16C must be available; `src` readable for 8 elements.
+    unsafe fn widen8(src: *const Self) -> F32x8;
+    /// Narrows 16 lanes (`lo` then `hi`), round to nearest, ties to even: bitwise as
+    /// `FloatSealed::narrow` on every input, NaN included. One 32-byte store, so that the
+    /// 32-byte loads of the selects that follow are forwarded from it (two 16-byte stores
+    /// under one 32-byte load stall the load on AMD and Intel cores alike).
+    ///
+    /// # Safety
+    /// AVX2 and F16C must be available; `dst` writable for 16 elements.
+    unsafe fn narrow16(lo: F32x8, hi: F32x8, dst: *mut Self);
+}
+
+impl Half for f16 {
+    #[inline(always)]
+    unsafe fn widen8(src: *const f16) -> F32x8 {
+        // SAFETY: F16C (caller); 8 two-byte lanes readable (caller).
+        F32x8(unsafe { _mm256_cvtph_ps(_mm_loadu_si128(src.cast())) })
+    }
+    #[inline(always)]
+    unsafe fn narrow16(lo: F32x8, hi: F32x8, dst: *mut f16) {
+        // SAFETY: F16C (caller); 16 two-byte lanes writable (caller). The instruction keeps
+        // a NaN's sign and top payload bits and sets the quiet bit, as `narrow` does.
         unsafe {
-            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(s.as_ptr()));
-            _mm_storeu_si128(d.as_mut_ptr().cast(), h);
+            let lo = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(lo.0);
+            let hi = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(hi.0);
+            _mm256_storeu_si256(dst.cast(), _mm256_set_m128i(hi, lo));
         }
     }
-    for (s, d) in s.remainder().iter().zip(d.into_remainder()) {
-        // SAFETY: T is f16 (caller), two bytes; write its bits.
-        unsafe { *(d as *mut T).cast::<u16>() = crate::element::f32_to_f16_bits(*s) };
+}
+
+/// `f32_to_bf16_bits` on 8 lanes, in the low 16 bits of each 32-bit lane: add 0x7fff plus
+/// the kept lsb and shift (ties to even), or the top half with the quiet bit for NaN.
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+unsafe fn bf16_bits8(v: F32x8) -> __m256i {
+    // SAFETY: AVX2 (caller).
+    unsafe {
+        let x = _mm256_castps_si256(v.0);
+        let top = _mm256_srli_epi32::<16>(x);
+        let bias = _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(top, _mm256_set1_epi32(1)));
+        let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(x, bias));
+        let nan = _mm256_or_si256(top, _mm256_set1_epi32(0x40));
+        let magnitude = _mm256_and_si256(x, _mm256_set1_epi32(0x7fff_ffff));
+        let is_nan = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7f80_0000));
+        _mm256_blendv_epi8(rounded, nan, is_nan)
+    }
+}
+
+impl Half for bf16 {
+    #[inline(always)]
+    unsafe fn widen8(src: *const bf16) -> F32x8 {
+        // SAFETY: AVX2 (caller); 8 two-byte lanes readable (caller). bf16 is the top half
+        // of an f32.
+        F32x8(unsafe {
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(_mm_loadu_si128(src.cast()))))
+        })
+    }
+    #[inline(always)]
+    unsafe fn narrow16(lo: F32x8, hi: F32x8, dst: *mut bf16) {
+        // SAFETY: AVX2 (caller); 16 two-byte lanes writable (caller). Every lane fits 16
+        // bits, so the saturating pack keeps it; it interleaves 64-bit quarters, which the
+        // permute puts back in order.
+        unsafe {
+            let packed = _mm256_packus_epi32(bf16_bits8(lo), bf16_bits8(hi));
+            _mm256_storeu_si256(dst.cast(), _mm256_permute4x64_epi64::<0b11_01_10_00>(packed));
+        }
+    }
+}
+
+/// `out = k(a, b)` for a 16-bit float op that multiplies: per block, the products are
+/// computed 16 lanes at a time in registers (widen, product, narrow) into a buffer in L1,
+/// then the selects run on the 16-bit lanes over inputs and products. The bits are those of
+/// the per-lane kernel: the conversions are exact or round once to nearest even as
+/// `widen`/`narrow` do.
+///
+/// # Safety
+/// AVX2 and F16C must be available.
+#[inline(always)]
+pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
+    const BLOCK: usize = 512;
+    let mut products = [T::zero(); BLOCK];
+    for ((a, b), out) in a.chunks(BLOCK).zip(b.chunks(BLOCK)).zip(out.chunks_mut(BLOCK)) {
+        let n = out.len().min(a.len()).min(b.len());
+        let p = &mut products[..n];
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: AVX2 and F16C (caller); i + 16 <= n, the length of a, b and p.
+            unsafe {
+                let (a, b) = (a.as_ptr().add(i), b.as_ptr().add(i));
+                let (a0, a1) = (T::widen8(a), T::widen8(a.add(8)));
+                let (b0, b1) = if K::BINARY { (T::widen8(b), T::widen8(b.add(8))) } else { (a0, a1) };
+                T::narrow16(k.product(a0, b0), k.product(a1, b1), p.as_mut_ptr().add(i));
+            }
+            i += 16;
+        }
+        for ((p, &a), &b) in p[i..].iter_mut().zip(&a[i..n]).zip(&b[i..n]) {
+            *p = T::narrow(k.product(a.widen(), b.widen()));
+        }
+        for (((o, &a), &b), &p) in out.iter_mut().zip(a).zip(b).zip(&*p) {
+            *o = k.select(a, b, p);
+        }
     }
 }
 
@@ -378,4 +501,81 @@ pub(crate) unsafe fn relu_stream_f64(x: &[f64], y: &mut [f64]) {
     }
     // SAFETY: SSE is part of every x86-64 baseline; the streaming stores need the fence.
     unsafe { _mm_sfence() };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn have_v3() -> bool {
+        crate::dispatch::Isa::V3.is_available()
+    }
+
+    /// The vector narrowing of both 16-bit types against the per-lane one on all 2^32 f32
+    /// patterns (a dense sample in a debug build), NaN payloads included.
+    #[test]
+    fn narrow16_matches_narrow_for_every_f32() {
+        if !have_v3() {
+            return;
+        }
+        #[target_feature(enable = "avx2,f16c")]
+        fn check<T: Half>(start: u64, end: u64, step: u64) {
+            let mut out = [T::zero(); 16];
+            let mut base = start;
+            while base < end {
+                let lanes: [f32; 16] = core::array::from_fn(|i| f32::from_bits((base + i as u64 * step) as u32));
+                // SAFETY: AVX2 and F16C are enabled here; 16 f32 read, 16 elements written.
+                unsafe {
+                    let lo = F32x8(_mm256_loadu_ps(lanes.as_ptr()));
+                    let hi = F32x8(_mm256_loadu_ps(lanes.as_ptr().add(8)));
+                    T::narrow16(lo, hi, out.as_mut_ptr());
+                }
+                for (o, &f) in out.iter().zip(&lanes) {
+                    assert_eq!(o.bits(), T::narrow(f).bits(), "{:?} from f32 bits {:#010x}", T::DTYPE, f.to_bits());
+                }
+                base += 16 * step;
+            }
+        }
+        let step = if cfg!(debug_assertions) { 4093 } else { 1 };
+        std::thread::scope(|s| {
+            for half_range in [0u64, 1 << 31] {
+                s.spawn(move || {
+                    // SAFETY: AVX2 and F16C were detected above (x86-64-v3).
+                    unsafe { check::<f16>(half_range, half_range + (1 << 31), step) };
+                    // SAFETY: as above.
+                    unsafe { check::<bf16>(half_range, half_range + (1 << 31), step) };
+                });
+            }
+        });
+    }
+
+    /// The vector widening of both 16-bit types against the per-lane one on all 2^16
+    /// patterns: bitwise for every non-NaN, a NaN for every NaN.
+    #[test]
+    fn widen8_matches_widen_for_every_pattern() {
+        if !have_v3() {
+            return;
+        }
+        #[target_feature(enable = "avx2,f16c")]
+        fn check<T: Half>() {
+            for base in (0..=u16::MAX as u32).step_by(8) {
+                let src: [T; 8] = core::array::from_fn(|i| T::from_bits_u64(u64::from(base) + i as u64));
+                let mut out = [0.0f32; 8];
+                // SAFETY: AVX2 and F16C are enabled here; 8 elements read, 8 f32 written.
+                unsafe { _mm256_storeu_ps(out.as_mut_ptr(), T::widen8(src.as_ptr()).0) };
+                for (o, s) in out.iter().zip(&src) {
+                    if s.is_nan_elem() {
+                        assert!(o.is_nan(), "{:?} bits {:#06x}", T::DTYPE, s.bits());
+                    } else {
+                        assert_eq!(o.to_bits(), s.widen().to_bits(), "{:?} bits {:#06x}", T::DTYPE, s.bits());
+                    }
+                }
+            }
+        }
+        // SAFETY: AVX2 and F16C were detected above (x86-64-v3).
+        unsafe {
+            check::<f16>();
+            check::<bf16>();
+        }
+    }
 }

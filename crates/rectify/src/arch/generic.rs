@@ -5,7 +5,7 @@
 use crate::element::Element;
 use crate::element::Float;
 use crate::element::sealed::Sealed;
-use crate::kernels::{Map1, Map2, Map3, bias_relu};
+use crate::kernels::{Fused, Map1, Map2, Map3, Product, bias_relu};
 
 #[inline(always)]
 pub(crate) fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
@@ -138,12 +138,9 @@ pub(crate) fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]) {
 /// Drivers with explicit AVX2 bodies for x86-64-v3 and up, through the element type's
 /// hooks: the mask (whole words; partial words take the portable code) and ReLU in place.
 pub(crate) mod x86 {
-    use core::mem::size_of;
-
     use super::{map1, pack_word, select_word};
-    use crate::element::{Compute, Element, Float};
-    use crate::kernels::{RampForward, RampForwardGivenSlope};
-    use crate::op::RampParams;
+    use crate::element::{Element, Float};
+    use crate::kernels::Product;
 
     /// # Safety
     /// x86-64-v3 must be available.
@@ -169,33 +166,25 @@ pub(crate) mod x86 {
         unsafe { T::relu_backward_inplace_v3(x, dy) }
     }
 
-    /// The ramp forward with a slope (`a != 0`). For 16-bit floats the products go through
-    /// block conversions (F16C for f16) instead of per-lane emulated ones: widen a block,
-    /// `a * (x - t)` in f32, narrow, then the selects. Every non-NaN lane is bitwise what
-    /// the per-lane kernel gives (the conversions are exact / round to nearest even), and
-    /// NaN lanes take `x` in both.
+    /// `out = k(a, b)` for an op that multiplies: through the element type's hook, where
+    /// 16-bit floats convert whole vectors in hardware between the product and the selects.
     ///
     /// # Safety
     /// x86-64-v3 must be available.
     #[inline(always)]
-    pub(crate) unsafe fn ramp_forward_sloped<T: Float>(p: &RampParams<T>, x: &[T], y: &mut [T]) {
-        if size_of::<T>() != 2 {
-            return map1(&RampForward::<T, true>(*p), x, y);
-        }
-        const BLOCK: usize = 256;
-        let mut wide = [<T::C as Compute>::ZERO; BLOCK];
-        let mut slope = [T::zero(); BLOCK];
-        for (x, y) in x.chunks(BLOCK).zip(y.chunks_mut(BLOCK)) {
-            let n = x.len();
-            // SAFETY: forwarded from the caller.
-            unsafe { T::widen_block_v3(x, &mut wide[..n]) };
-            for w in &mut wide[..n] {
-                *w = p.a * (*w - p.t);
-            }
-            // SAFETY: forwarded from the caller.
-            unsafe { T::narrow_block_v3(&wide[..n], &mut slope[..n]) };
-            super::map2(&RampForwardGivenSlope(*p), x, &slope[..n], y);
-        }
+    pub(crate) unsafe fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
+        // SAFETY: forwarded from the caller.
+        unsafe { T::product_select_v3(k, a, b, out) }
+    }
+
+    /// [`product_select`] writing over `b` (`a` of `None`: a unary op over `b`).
+    ///
+    /// # Safety
+    /// x86-64-v3 must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&[T]>, b: &mut [T]) {
+        // SAFETY: forwarded from the caller.
+        super::inplace_by_blocks(a, b, |a, b, out| unsafe { T::product_select_v3(k, a, b, out) })
     }
 
     /// # Safety
@@ -270,11 +259,34 @@ pub(crate) fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
     map2_inplace(&crate::kernels::ReluBackward, x, dy)
 }
 
-/// The ramp forward with a slope (the portable level; v3 and up convert 16-bit floats in
-/// blocks, in [`x86`]).
+/// `out = k(a, b)` for an op that multiplies (the portable level: conversions per lane;
+/// v3 and up convert 16-bit floats by vectors, in [`x86`]).
 #[inline(always)]
-pub(crate) fn ramp_forward_sloped<T: Float>(p: &crate::op::RampParams<T>, x: &[T], y: &mut [T]) {
-    map1(&crate::kernels::RampForward::<T, true>(*p), x, y)
+pub(crate) fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
+    map2(&Fused(k), a, b, out)
+}
+
+/// [`product_select`] writing over `b` (`a` of `None`: a unary op over `b`).
+#[inline(always)]
+pub(crate) fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&[T]>, b: &mut [T]) {
+    inplace_by_blocks(a, b, |a, b, out| product_select(k, a, b, out))
+}
+
+/// Runs an out-of-place body over blocks of `b` and writes the results over `b`: each block
+/// of `b` is first copied to a buffer in L1, which the body reads as its `b` (and as its
+/// `a` too when `a` is `None`).
+#[inline(always)]
+pub(crate) fn inplace_by_blocks<T: Copy>(a: Option<&[T]>, b: &mut [T], mut body: impl FnMut(&[T], &[T], &mut [T])) {
+    const BLOCK: usize = 256;
+    let Some(&fill) = b.first() else { return };
+    let mut buf = [fill; BLOCK];
+    for (i, b) in b.chunks_mut(BLOCK).enumerate() {
+        let src = &mut buf[..b.len()];
+        src.copy_from_slice(b);
+        let src = &*src;
+        let a = a.map_or(src, |a| &a[i * BLOCK..i * BLOCK + b.len()]);
+        body(a, src, b);
+    }
 }
 
 /// ReLU out of place for outputs beyond the cache (the portable level has no streaming

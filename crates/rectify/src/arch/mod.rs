@@ -17,8 +17,7 @@ pub(crate) mod generic;
 pub(crate) mod stream;
 
 use crate::element::{Element, Float};
-use crate::kernels::{Map1, Map2, Map3};
-use crate::op::RampParams;
+use crate::kernels::{Map1, Map2, Map3, Product};
 
 /// Proof that an instruction-set level is available: only [`crate::dispatch`] makes one,
 /// after checking the CPU.
@@ -63,8 +62,7 @@ macro_rules! drivers {
         pub(crate) mod $level {
             use super::generic;
             use crate::element::{Element, Float};
-            use crate::kernels::{Map1, Map2, Map3};
-            use crate::op::RampParams;
+            use crate::kernels::{Map1, Map2, Map3, Product};
             $(
                 /// # Safety
                 /// The CPU must support this level.
@@ -111,7 +109,8 @@ drivers! {
         fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]);
     }
     x86_bodies {
-        fn ramp_forward_sloped<T: Float>(p: &RampParams<T>, x: &[T], y: &mut [T]);
+        fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]);
+        fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&[T]>, b: &mut [T]);
         fn relu_inplace<T: Element>(x: &mut [T]);
         fn relu_stream<T: Element>(x: &[T], y: &mut [T]);
         fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]);
