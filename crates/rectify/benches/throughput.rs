@@ -2,16 +2,22 @@
 //!
 //! ```text
 //! cargo bench -p rectify --bench throughput --features ndarray -- [--quick] [--sizes 4K,64K,1M,16M,256M]
-//!     [--filter SUBSTRING] [--rounds N] [--markdown]
+//!     [--dtypes f32,f64,f16,bf16] [--filter SUBSTRING] [--rounds N] [--threads N] [--markdown]
 //! ```
 //!
 //! GB/s counts bytes read + bytes written by the op (forward 2 arrays, backward 3, the mask
 //! 1/8 byte per element). In-place rows first restore their array from a pristine copy (so
-//! every call sees mixed signs) and count that copy's bytes too. Rows of one size run interleaved, round after round, and each row
-//! reports its median, so a noisy neighbour slows every row of a round alike (the machine is
-//! shared; compare only within one run). Baselines in every group: `copy_from_slice` of the
-//! same bytes, a non-temporal copy (AVX2 streaming stores) beyond the cache, the naive scalar
-//! loop, and ndarray's `mapv_inplace`.
+//! every call sees mixed signs) and count that copy's bytes too. Rows of one size run
+//! interleaved, round after round, and each row reports its median, so a noisy neighbour
+//! slows every row of a round alike (the machine is shared; compare only within one run).
+//! Baselines in every group: copies of the same streams (`copy_from_slice`, an AVX2 loop,
+//! AVX2 streaming stores; two arrays in and one out for the backward), the naive scalar loop,
+//! and ndarray's `mapv_inplace`. From 1M elements the main rows run again on `--threads`
+//! threads (default: every core), to show what the split gains.
+//!
+//! This harness, not criterion, makes BENCHMARKS.md: criterion measures one benchmark after
+//! another, while on a shared machine only rows interleaved round by round can be compared.
+//! `benches/criterion.rs` has the same kernels for criterion's statistics and reports.
 
 use std::cell::RefCell;
 use std::hint::black_box;
@@ -20,9 +26,19 @@ use std::time::Instant;
 
 use rectify::{Isa, Kink, Par, Ramp, ReluMask, bf16, f16};
 
+/// Which copy a row is held against: its own streams copied.
+#[derive(Clone, Copy, PartialEq)]
+enum Streams {
+    /// One array read, one written (forward, mask ops, in-place rows with their refresh).
+    OneToOne,
+    /// Two arrays read, one written (the backward from the input: x, dy -> dx).
+    TwoToOne,
+}
+
 struct Row {
     group: String,
     name: String,
+    streams: Streams,
     bytes: f64,
     run: Box<dyn FnMut()>,
     samples: Vec<f64>,
@@ -139,7 +155,7 @@ fn refresh<T: Copy>(work: &mut [T], src: &[T]) {
 type RowBody<T> = Box<dyn FnMut(&mut Bufs<T>)>;
 
 /// Rows for one dtype at one size: baselines, then every op on every level.
-fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Row>, filter: &str) {
+fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, rows: &mut Vec<Row>, filter: &str) {
     let dtype = T::DTYPE.name();
     let group = format!("{dtype} {}", label(n));
     let e = size_of::<T>() as f64 * n as f64;
@@ -147,20 +163,22 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Ro
     let mask = ReluMask::from_input(&x);
     let bufs =
         Rc::new(RefCell::new(Bufs { dy: data::<T>(n, 6), out: data::<T>(n, 7), work: data::<T>(n, 8), x, mask }));
-    let mut add = |name: String, bytes: f64, mut f: RowBody<T>| {
-        if name.contains(filter) || filter.is_empty() {
+    let mut add = |name: String, streams: Streams, bytes: f64, mut f: RowBody<T>| {
+        if name.contains(filter) || filter.is_empty() || name.starts_with("copy") {
             let b = Rc::clone(&bufs);
             let run = Box::new(move || f(&mut b.borrow_mut()));
-            rows.push(Row { group: group.clone(), name, bytes, run, samples: Vec::new() });
+            rows.push(Row { group: group.clone(), name, streams, bytes, run, samples: Vec::new() });
         }
     };
 
+    use Streams::{OneToOne, TwoToOne};
     // Baselines.
-    add("copy (copy_from_slice)".into(), 2.0 * e, Box::new(|b| b.out.copy_from_slice(black_box(&b.x))));
+    add("copy (copy_from_slice)".into(), OneToOne, 2.0 * e, Box::new(|b| b.out.copy_from_slice(black_box(&b.x))));
     #[cfg(target_arch = "x86_64")]
     if Isa::V3.is_available() {
         add(
             "copy (AVX2 loop)".into(),
+            OneToOne,
             2.0 * e,
             Box::new(move |b| {
                 // SAFETY: AVX2 was just detected; both arrays have n elements.
@@ -169,15 +187,49 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Ro
         );
         add(
             "copy (non-temporal)".into(),
+            OneToOne,
             2.0 * e,
             Box::new(move |b| {
                 // SAFETY: AVX2 was just detected; both arrays have n elements.
                 unsafe { nt_copy(b.x.as_ptr().cast(), b.out.as_mut_ptr().cast(), size_of::<T>() * n) };
             }),
         );
+        add(
+            "copy 2 in, 1 out (AVX2 loop)".into(),
+            TwoToOne,
+            3.0 * e,
+            Box::new(move |b| {
+                // SAFETY: AVX2 was just detected; the three arrays have n elements.
+                unsafe {
+                    merge_copy::<false>(
+                        b.x.as_ptr().cast(),
+                        b.dy.as_ptr().cast(),
+                        b.out.as_mut_ptr().cast(),
+                        size_of::<T>() * n,
+                    )
+                };
+            }),
+        );
+        add(
+            "copy 2 in, 1 out (non-temporal)".into(),
+            TwoToOne,
+            3.0 * e,
+            Box::new(move |b| {
+                // SAFETY: AVX2 was just detected; the three arrays have n elements.
+                unsafe {
+                    merge_copy::<true>(
+                        b.x.as_ptr().cast(),
+                        b.dy.as_ptr().cast(),
+                        b.out.as_mut_ptr().cast(),
+                        size_of::<T>() * n,
+                    )
+                };
+            }),
+        );
     }
     add(
         "naive loop in place (if x > 0 {x} else {0})".into(),
+        OneToOne,
         4.0 * e,
         Box::new(|b| {
             refresh(&mut b.work, &b.x);
@@ -189,6 +241,7 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Ro
     if T::HAS_MAX {
         add(
             "naive loop in place (f32::max / f64::max)".into(),
+            OneToOne,
             4.0 * e,
             Box::new(move |b| {
                 refresh(&mut b.work, &b.x);
@@ -200,6 +253,7 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Ro
         #[cfg(feature = "ndarray")]
         add(
             "ndarray mapv_inplace(max)".into(),
+            OneToOne,
             4.0 * e,
             Box::new(move |b| {
                 refresh(&mut b.work, &b.x);
@@ -212,35 +266,66 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], rows: &mut Vec<Ro
     let relu6 = Ramp::relu6();
     let general = Ramp::new(0.1, 0.5, 4.0).unwrap();
     let m = n as f64 / 8.0;
-    for &isa in levels {
-        let l = isa.name();
-        let mut row = |name: &str, bytes: f64, f: fn(&mut Bufs<T>, &Ramps)| {
+    let mut runs: Vec<(Isa, Par)> = levels.iter().map(|&isa| (isa, Par::Seq)).collect();
+    if threads > 1 && n >= 1 << 20 {
+        // The best level again on all cores, for the rows where threads matter.
+        runs.push((*levels.last().expect("scalar is always there"), Par::Threads(threads)));
+    }
+    for (isa, par) in runs {
+        let l = match par {
+            Par::Seq => isa.name().to_string(),
+            _ => format!("{}, {threads} threads", isa.name()),
+        };
+        let threaded = par != Par::Seq;
+        let mut row = |name: &str, streams: Streams, bytes: f64, f: fn(&mut Bufs<T>, &Ramps)| {
             let ramps = Ramps { leaky, relu6, general };
             add(
                 format!("{name} [{l}]"),
+                streams,
                 bytes,
                 Box::new(move |b| {
-                    rectify::with_isa(isa, || rectify::with_par(Par::Seq, || f(b, &ramps))).unwrap();
+                    rectify::with_isa(isa, || rectify::with_par(par, || f(b, &ramps))).unwrap();
                 }),
             );
         };
-        row("relu out of place", 2.0 * e, |b, _| rectify::relu(black_box(&b.x), &mut b.out));
-        row("relu in place", 4.0 * e, |b, _| {
+        row("relu out of place", OneToOne, 2.0 * e, |b, _| rectify::relu(black_box(&b.x), &mut b.out));
+        row("relu in place", OneToOne, 4.0 * e, |b, _| {
             refresh(&mut b.work, &b.x);
             rectify::relu_inplace(black_box(&mut b.work))
         });
-        row("relu backward (x, dy -> dx)", 3.0 * e, |b, _| rectify::relu_backward(&b.x, &b.dy, &mut b.out));
-        row("relu backward (dx over dy)", 5.0 * e, |b, _| {
+        row("relu backward (x, dy -> dx)", TwoToOne, 3.0 * e, |b, _| rectify::relu_backward(&b.x, &b.dy, &mut b.out));
+        row("relu backward (dx over dy)", OneToOne, 5.0 * e, |b, _| {
             refresh(&mut b.work, &b.dy);
             rectify::relu_backward_inplace(&b.x, &mut b.work)
         });
-        row("relu backward from mask", 2.0 * e + m, |b, _| {
+        row("leaky 0.01 out of place", OneToOne, 2.0 * e, |b, r| r.leaky.forward(&b.x, &mut b.out));
+        if threaded {
+            continue;
+        }
+        row("relu backward from mask", OneToOne, 2.0 * e + m, |b, _| {
             rectify::relu_backward_from_mask(&b.mask, &b.dy, &mut b.out)
         });
-        row("relu forward with mask", 2.0 * e + m, |b, _| rectify::relu_with_mask(&b.x, &mut b.out, &mut b.mask));
-        row("leaky 0.01 out of place", 2.0 * e, |b, r| r.leaky.forward(&b.x, &mut b.out));
-        row("relu6 out of place", 2.0 * e, |b, r| r.relu6.forward(&b.x, &mut b.out));
-        row("ramp(0.1, 0.5, 4) backward Mid", 3.0 * e, |b, r| r.general.backward(&b.x, &b.dy, &mut b.out, Kink::Mid));
+        row("relu forward with mask", OneToOne, 2.0 * e + m, |b, _| {
+            rectify::relu_with_mask(&b.x, &mut b.out, &mut b.mask)
+        });
+        row("leaky 0.01 in place", OneToOne, 4.0 * e, |b, r| {
+            refresh(&mut b.work, &b.x);
+            r.leaky.forward_inplace(black_box(&mut b.work))
+        });
+        row("leaky 0.01 backward from output", TwoToOne, 3.0 * e, |b, r| {
+            r.leaky.backward_from_output(&b.x, &b.dy, &mut b.out).unwrap()
+        });
+        row("relu6 out of place", OneToOne, 2.0 * e, |b, r| r.relu6.forward(&b.x, &mut b.out));
+        row("relu6 backward", TwoToOne, 3.0 * e, |b, r| r.relu6.backward(&b.x, &b.dy, &mut b.out, Kink::Lower));
+        row("ramp(0.1, 0.5, 4) backward Mid", TwoToOne, 3.0 * e, |b, r| {
+            r.general.backward(&b.x, &b.dy, &mut b.out, Kink::Mid)
+        });
+        row("threshold(0.5, -1)", OneToOne, 2.0 * e, |b, _| rectify::threshold(&b.x, 0.5, -1.0, &mut b.out).unwrap());
+        row("prelu, 64 channels first", OneToOne, 2.0 * e, |b, _| {
+            let w = [T::from_f32(0.25); 64];
+            let layout = rectify::ChannelLayout::First { inner: b.x.len() / 64 };
+            rectify::prelu(&b.x, &w, layout, &mut b.out)
+        });
     }
 }
 
@@ -280,6 +365,44 @@ unsafe fn vector_copy(src: *const u8, dst: *mut u8, bytes: usize) {
         // SAFETY: i < bytes.
         unsafe { *dst.add(i) = *src.add(i) };
         i += 1;
+    }
+}
+
+/// The copy ceiling of a backward: two arrays read, one written (`out = a | b`, 32 bytes at
+/// a time), with streaming stores when `NT`.
+///
+/// # Safety
+/// AVX2 must be available; `a` and `b` readable and `out` writable for `bytes` bytes, `out`
+/// overlapping neither.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn merge_copy<const NT: bool>(a: *const u8, b: *const u8, out: *mut u8, bytes: usize) {
+    use std::arch::x86_64::*;
+    let mut i = 0;
+    while i < bytes && (NT && !(out as usize + i).is_multiple_of(32)) {
+        // SAFETY: i < bytes.
+        unsafe { *out.add(i) = *a.add(i) | *b.add(i) };
+        i += 1;
+    }
+    while i + 32 <= bytes {
+        // SAFETY: in bounds; with NT, out + i is 32-byte aligned.
+        unsafe {
+            let v = _mm256_or_si256(_mm256_loadu_si256(a.add(i).cast()), _mm256_loadu_si256(b.add(i).cast()));
+            if NT {
+                _mm256_stream_si256(out.add(i).cast(), v);
+            } else {
+                _mm256_storeu_si256(out.add(i).cast(), v);
+            }
+        }
+        i += 32;
+    }
+    while i < bytes {
+        // SAFETY: i < bytes.
+        unsafe { *out.add(i) = *a.add(i) | *b.add(i) };
+        i += 1;
+    }
+    if NT {
+        _mm_sfence();
     }
 }
 
@@ -329,6 +452,8 @@ fn main() {
     let filter = value("--filter").unwrap_or_default();
     let dtypes = value("--dtypes").unwrap_or_else(|| "f32,f64,f16,bf16".into());
     let levels = Isa::available();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads: usize = value("--threads").map_or(cores, |t| t.parse().unwrap());
 
     let markdown = flag("--markdown");
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -339,12 +464,13 @@ fn main() {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let level_names: Vec<&str> = levels.iter().map(|l| l.name()).collect();
     if markdown {
-        println!("Machine: {cpu}, {cores} cores; levels available: {level_names:?}; one thread.");
         println!(
-            "GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds; `x copy` = ratio to the best copy of the same bytes in the same run (`copy_from_slice`, an AVX2 loop, or AVX2 streaming stores)."
+            "Machine: {cpu}, {cores} cores; levels available: {level_names:?}; rows run on one thread unless they say `{threads} threads` (from 1M elements)."
+        );
+        println!(
+            "GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds; `x copy` = ratio to the best copy of the same streams in the same run: one array in and one out (`copy_from_slice`, an AVX2 loop, or AVX2 streaming stores) for forward, mask and in-place rows; two in and one out (`out = a | b`, AVX2, plain or streaming stores) for the backward rows that read x and dy and write dx."
         );
         println!();
         println!("| size | row | GB/s | x copy | ns/call |");
@@ -353,17 +479,17 @@ fn main() {
         println!(
             "# rectify throughput on {cpu} ({cores} cores), GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds"
         );
-        println!("# levels available: {level_names:?}; one thread");
+        println!("# levels available: {level_names:?}; one thread unless the row says otherwise");
         println!("{:<10} {:<52} {:>10} {:>8} {:>10}", "group", "row", "GB/s", "x copy", "ns/call");
     }
     for &n in &sizes {
         for dtype in dtypes.split(',') {
             let mut rows = Vec::new();
             match dtype {
-                "f32" => rows_for::<f32>(n, &levels, &mut rows, &filter),
-                "f64" => rows_for::<f64>(n, &levels, &mut rows, &filter),
-                "f16" => rows_for::<f16>(n, &levels, &mut rows, &filter),
-                "bf16" => rows_for::<bf16>(n, &levels, &mut rows, &filter),
+                "f32" => rows_for::<f32>(n, &levels, threads, &mut rows, &filter),
+                "f64" => rows_for::<f64>(n, &levels, threads, &mut rows, &filter),
+                "f16" => rows_for::<f16>(n, &levels, threads, &mut rows, &filter),
+                "bf16" => rows_for::<bf16>(n, &levels, threads, &mut rows, &filter),
                 other => panic!("unknown dtype {other}"),
             }
             // Calibrate: iterations per sample so that a sample takes about 2 ms.
@@ -385,15 +511,18 @@ fn main() {
                     r.samples.push(t.elapsed().as_secs_f64() / k as f64);
                 }
             }
-            // The ceiling: the best of the copies of the same bytes in this run.
-            let copy = rows
-                .iter()
-                .filter(|r| r.name.starts_with("copy ("))
-                .map(|r| r.bytes / median(&mut r.samples.clone()))
-                .reduce(f64::max);
+            // The ceilings: the best of the copies of the same streams in this run.
+            let ceiling = |streams: Streams| {
+                rows.iter()
+                    .filter(|r| r.name.starts_with("copy") && r.streams == streams)
+                    .map(|r| r.bytes / median(&mut r.samples.clone()))
+                    .reduce(f64::max)
+            };
+            let ceilings = [ceiling(Streams::OneToOne), ceiling(Streams::TwoToOne)];
             for r in &mut rows {
                 let t = median(&mut r.samples);
                 let gbs = r.bytes / t / 1e9;
+                let copy = ceilings[r.streams as usize].or(ceilings[0]);
                 let ratio = copy.map_or(f64::NAN, |c| r.bytes / t / c);
                 if markdown {
                     println!("| {} | {} | {gbs:.1} | {ratio:.2} | {:.0} |", r.group, r.name, t * 1e9);
