@@ -44,6 +44,10 @@ impl ReluMask {
     pub fn from_input<T: Element>(x: &[T]) -> ReluMask {
         let mut mask = ReluMask::new(x.len());
         let level = dispatch::level();
+        if !par::worth_splitting(x.len(), size_of::<T>()) {
+            arch::pack_positive(level, x, &mut mask.words);
+            return mask;
+        }
         let ranges = par::plan(x.len(), size_of::<T>(), MASK_GRAIN);
         let tasks: Vec<_> = split_mut(&mut mask.words, &word_ranges(&ranges)).into_iter().zip(&ranges).collect();
         par::run(tasks, |(w, r)| arch::pack_positive(level, &x[r.clone()], w));
@@ -131,10 +135,14 @@ pub fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], mask: &mut ReluMask) {
     check_len("x", x.len(), "y", y.len());
     mask.resize(x.len());
     let level = dispatch::level();
+    let driver = if crate::run::streams::<T>(y.len()) { arch::relu_with_mask_stream } else { arch::relu_with_mask };
+    if !par::worth_splitting(x.len(), size_of::<T>()) {
+        return driver(level, x, y, &mut mask.words);
+    }
     let ranges = par::plan(x.len(), size_of::<T>(), MASK_GRAIN);
     let words = split_mut(&mut mask.words, &word_ranges(&ranges));
     let tasks: Vec<_> = split_mut(y, &ranges).into_iter().zip(words).zip(&ranges).collect();
-    par::run(tasks, |((y, w), r)| arch::relu_with_mask(level, &x[r.clone()], y, w));
+    par::run(tasks, |((y, w), r)| driver(level, &x[r.clone()], y, w));
 }
 
 /// [`relu_with_mask`] in place: `x` becomes `relu(x)` and the mask records `x > 0`.
@@ -176,11 +184,13 @@ pub fn relu_backward_from_mask<T: Element>(mask: &ReluMask, dy: &[T], dx: &mut [
     check_len("mask", mask.len(), "dy", dy.len());
     check_len("dy", dy.len(), "dx", dx.len());
     let level = dispatch::level();
+    let driver = if crate::run::streams::<T>(dx.len()) { arch::select_by_mask_stream } else { arch::select_by_mask };
+    if !par::worth_splitting(dy.len(), size_of::<T>()) {
+        return driver(level, &mask.words, dy, dx);
+    }
     let ranges = par::plan(dy.len(), size_of::<T>(), MASK_GRAIN);
     let tasks: Vec<_> = split_mut(dx, &ranges).into_iter().zip(&ranges).collect();
-    par::run(tasks, |(dx, r)| {
-        arch::select_by_mask(level, &mask.words[r.start / WORD..r.end.div_ceil(WORD)], &dy[r.clone()], dx)
-    });
+    par::run(tasks, |(dx, r)| driver(level, &mask.words[r.start / WORD..r.end.div_ceil(WORD)], &dy[r.clone()], dx));
 }
 
 /// [`relu_backward_from_mask`] writing `dx` over `dy`.
@@ -198,6 +208,9 @@ pub fn relu_backward_from_mask<T: Element>(mask: &ReluMask, dy: &[T], dx: &mut [
 pub fn relu_backward_from_mask_inplace<T: Element>(mask: &ReluMask, dy: &mut [T]) {
     check_len("mask", mask.len(), "dy", dy.len());
     let level = dispatch::level();
+    if !par::worth_splitting(dy.len(), size_of::<T>()) {
+        return arch::select_by_mask_inplace(level, &mask.words, dy);
+    }
     let ranges = par::plan(dy.len(), size_of::<T>(), MASK_GRAIN);
     let tasks: Vec<_> = split_mut(dy, &ranges).into_iter().zip(&ranges).collect();
     par::run(tasks, |(dy, r)| {

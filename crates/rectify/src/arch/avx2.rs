@@ -88,7 +88,10 @@ pub(crate) unsafe fn pack_word_16<T: Copy>(x: &[T; 64], inf: i16) -> u64 {
     w
 }
 
-/// `dx = bit ? dy : 0` (all-zero bits where the bit is clear) for 64 lanes of 32 bits.
+/// `dx = bit ? dy : 0` (all-zero bits where the bit is clear) for 64 lanes of 32 bits: a
+/// variable shift moves each lane's bit to its sign, an arithmetic shift spreads it over the
+/// lane, and the result masks dy (four instructions per 8 lanes, the word broadcast once
+/// per 32 lanes).
 ///
 /// # Safety
 /// AVX2 must be available; `T` must be of the lane size.
@@ -97,17 +100,27 @@ pub(crate) unsafe fn select_word_32<T: Copy>(w: u64, dy: &[T; 64], dx: &mut [T; 
     debug_assert_eq!(size_of::<T>() * 8, 32);
     // SAFETY: AVX2 (caller); every access is to 8 lanes of a 64-lane array.
     unsafe {
-        let lane_bits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-        for (j, (dx, dy)) in dx.chunks_exact_mut(8).zip(dy.chunks_exact(8)).enumerate() {
-            let byte = _mm256_set1_epi32(((w >> (8 * j)) & 0xff) as i32);
-            let keep = opaque(_mm256_cmpeq_epi32(_mm256_and_si256(byte, lane_bits), lane_bits));
-            let g = _mm256_loadu_si256(dy.as_ptr().cast());
-            _mm256_storeu_si256(dx.as_mut_ptr().cast(), _mm256_and_si256(keep, g));
+        // Lane i of chunk j (bit 8j + i of a 32-bit half) shifts left by 31 - (8j + i).
+        let shifts = [
+            _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24),
+            _mm256_setr_epi32(23, 22, 21, 20, 19, 18, 17, 16),
+            _mm256_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8),
+            _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0),
+        ];
+        for (h, (dx, dy)) in dx.chunks_exact_mut(32).zip(dy.chunks_exact(32)).enumerate() {
+            let half = _mm256_set1_epi32((w >> (32 * h)) as u32 as i32);
+            for (j, (dx, dy)) in dx.chunks_exact_mut(8).zip(dy.chunks_exact(8)).enumerate() {
+                let keep = opaque(_mm256_srai_epi32::<31>(_mm256_sllv_epi32(half, shifts[j])));
+                let g = _mm256_loadu_si256(dy.as_ptr().cast());
+                _mm256_storeu_si256(dx.as_mut_ptr().cast(), _mm256_and_si256(keep, g));
+            }
         }
     }
 }
 
-/// `dx = bit ? dy : 0` (all-zero bits where the bit is clear) for 64 lanes of 64 bits.
+/// `dx = bit ? dy : 0` (all-zero bits where the bit is clear) for 64 lanes of 64 bits: as
+/// [`select_word_32`], with a compare against zero to spread the sign (AVX2 has no 64-bit
+/// arithmetic shift).
 ///
 /// # Safety
 /// AVX2 must be available; `T` must be of the lane size.
@@ -116,12 +129,14 @@ pub(crate) unsafe fn select_word_64<T: Copy>(w: u64, dy: &[T; 64], dx: &mut [T; 
     debug_assert_eq!(size_of::<T>() * 8, 64);
     // SAFETY: AVX2 (caller); every access is to 4 lanes of a 64-lane array.
     unsafe {
-        let lane_bits = _mm256_setr_epi64x(1, 2, 4, 8);
-        for (j, (dx, dy)) in dx.chunks_exact_mut(4).zip(dy.chunks_exact(4)).enumerate() {
-            let nibble = _mm256_set1_epi64x(((w >> (4 * j)) & 0xf) as i64);
-            let keep = opaque(_mm256_cmpeq_epi64(_mm256_and_si256(nibble, lane_bits), lane_bits));
+        let word = _mm256_set1_epi64x(w as i64);
+        let mut shift = _mm256_setr_epi64x(63, 62, 61, 60);
+        let four = _mm256_set1_epi64x(4);
+        for (dx, dy) in dx.chunks_exact_mut(4).zip(dy.chunks_exact(4)) {
+            let keep = opaque(_mm256_cmpgt_epi64(_mm256_setzero_si256(), _mm256_sllv_epi64(word, shift)));
             let g = _mm256_loadu_si256(dy.as_ptr().cast());
             _mm256_storeu_si256(dx.as_mut_ptr().cast(), _mm256_and_si256(keep, g));
+            shift = _mm256_sub_epi64(shift, four);
         }
     }
 }

@@ -139,6 +139,7 @@ pub(crate) fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]) {
 /// hooks: the mask (whole words; partial words take the portable code) and ReLU in place.
 pub(crate) mod x86 {
     use super::{map1, pack_word, select_word};
+    use crate::arch::stream::Streamer;
     use crate::element::{Element, Float};
     use crate::kernels::Product;
 
@@ -227,6 +228,49 @@ pub(crate) mod x86 {
         }
     }
 
+    /// [`relu_with_mask`] for outputs beyond the cache: each block of `y` is computed into
+    /// a buffer in L1 and streamed out.
+    ///
+    /// # Safety
+    /// x86-64-v3 must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn relu_with_mask_stream<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]) {
+        const BLOCK: usize = 512;
+        let mut buf = [T::zero(); BLOCK];
+        let mut out = Streamer::new(y, T::zero());
+        for (x, words) in x.chunks(BLOCK).zip(words.chunks_mut(BLOCK / 64)) {
+            let block = &mut buf[..x.len()];
+            map1(&crate::kernels::Relu, x, block);
+            // SAFETY: forwarded from the caller (v3 includes AVX); the blocks add up to y.
+            unsafe {
+                pack_positive(x, words);
+                out.push(block);
+            }
+        }
+        out.finish();
+    }
+
+    /// [`select_by_mask`] for outputs beyond the cache, through a buffer as
+    /// [`relu_with_mask_stream`].
+    ///
+    /// # Safety
+    /// x86-64-v3 must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn select_by_mask_stream<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]) {
+        const BLOCK: usize = 512;
+        let mut buf = [T::zero(); BLOCK];
+        let mut out = Streamer::new(dx, T::zero());
+        for (dy, words) in dy.chunks(BLOCK).zip(words.chunks(BLOCK / 64)) {
+            let block = &mut buf[..dy.len()];
+            // SAFETY: forwarded from the caller (v3 includes AVX); the blocks add up to dx.
+            unsafe {
+                select_by_mask(words, dy, block);
+                out.push(block);
+            }
+        }
+        out.finish();
+    }
+
     /// # Safety
     /// x86-64-v3 must be available.
     #[inline(always)]
@@ -257,6 +301,20 @@ pub(crate) mod x86 {
             }
         }
     }
+}
+
+/// [`relu_with_mask`] for outputs beyond the cache (the portable level has no streaming
+/// stores).
+#[inline(always)]
+pub(crate) fn relu_with_mask_stream<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]) {
+    relu_with_mask(x, y, words)
+}
+
+/// [`select_by_mask`] for outputs beyond the cache (the portable level has no streaming
+/// stores).
+#[inline(always)]
+pub(crate) fn select_by_mask_stream<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]) {
+    select_by_mask(words, dy, dx)
 }
 
 /// ReLU in place (the portable level; v3 and up have explicit bodies in [`x86`]).

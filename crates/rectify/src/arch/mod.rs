@@ -118,6 +118,8 @@ drivers! {
         fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);
         fn select_by_mask<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]);
         fn select_by_mask_inplace<T: Element>(words: &[u64], dy: &mut [T]);
+        fn relu_with_mask_stream<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);
+        fn select_by_mask_stream<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]);
     }
 }
 

@@ -12,9 +12,6 @@ use core::mem::size_of;
 use super::generic;
 use crate::kernels::{Map1, Map2};
 
-/// Bytes computed into the buffer per block: well inside L1.
-const BLOCK_BYTES: usize = 1024;
-
 /// Copies `bytes` (a multiple of 32) from `src` to the 32-byte aligned `dst` with
 /// streaming stores.
 ///
@@ -31,41 +28,105 @@ unsafe fn stream_copy(src: *const u8, dst: *mut u8, bytes: usize) {
     }
 }
 
-/// Splits `y` into an unaligned head, whole blocks and a tail; `body(start, out)` fills
-/// `out` with the results for elements `start..start + out.len()`. Blocks are computed into
-/// a buffer and streamed out.
-///
-/// # Safety
-/// AVX must be available.
-#[inline(always)]
-unsafe fn by_blocks<T: Copy>(y: &mut [T], fill: T, mut body: impl FnMut(usize, &mut [T])) {
-    let n = y.len();
-    let misalign = (y.as_ptr() as usize) % 32;
-    let head = if misalign == 0 { 0 } else { ((32 - misalign) / size_of::<T>()).min(n) };
-    body(0, &mut y[..head]);
-    let per_block = BLOCK_BYTES / size_of::<T>();
-    let mut buf = vec![fill; per_block];
-    let mut i = head;
-    while i + per_block <= n {
-        body(i, &mut buf);
-        // SAFETY: AVX is available (caller); y[i..i + per_block] is in bounds and starts
-        // 32-byte aligned (after the head); the buffer is a separate allocation.
-        unsafe { stream_copy(buf.as_ptr().cast(), y.as_mut_ptr().add(i).cast(), BLOCK_BYTES) };
-        i += per_block;
-    }
-    body(i, &mut y[i..]);
-    // Streaming stores are weakly ordered: fence before anyone reads the output.
-    // SAFETY: SSE is part of every x86-64 baseline.
-    unsafe { _mm_sfence() };
+/// Writes `dst` from front to back, block by block, with streaming stores at 32-byte
+/// alignment whatever the alignment of `dst` or of the blocks: the elements before the
+/// first aligned address and after the last go out with plain stores, and a block's last
+/// partial 32 bytes wait in `carry` for the next block. For drivers whose blocks must start
+/// at fixed element indices (the mask's 64-element words), where [`by_blocks`] cannot peel
+/// an unaligned head. Call [`Streamer::finish`] at the end.
+pub(crate) struct Streamer<'a, T> {
+    dst: &'a mut [T],
+    /// Elements of `dst` written.
+    pos: usize,
+    /// Elements of `dst` before its first 32-byte aligned address.
+    head: usize,
+    carry: [T; 32],
+    carry_len: usize,
 }
+
+impl<'a, T: Copy> Streamer<'a, T> {
+    /// Elements per 32-byte store.
+    const LANES: usize = 32 / size_of::<T>();
+
+    #[inline(always)]
+    pub(crate) fn new(dst: &'a mut [T], fill: T) -> Self {
+        let misalign = (dst.as_ptr() as usize) % 32;
+        let head = if misalign == 0 { 0 } else { ((32 - misalign) / size_of::<T>()).min(dst.len()) };
+        Streamer { dst, pos: 0, head, carry: [fill; 32], carry_len: 0 }
+    }
+
+    /// Appends `block` (the next `block.len()` elements of `dst`).
+    ///
+    /// # Safety
+    /// AVX must be available; the blocks pushed must not add up to more than `dst`.
+    #[inline(always)]
+    pub(crate) unsafe fn push(&mut self, mut block: &[T]) {
+        debug_assert!(self.pos + self.carry_len + block.len() <= self.dst.len());
+        if self.carry_len > 0 {
+            let take = (Self::LANES - self.carry_len).min(block.len());
+            self.carry[self.carry_len..self.carry_len + take].copy_from_slice(&block[..take]);
+            self.carry_len += take;
+            block = &block[take..];
+            if self.carry_len < Self::LANES {
+                return;
+            }
+            // SAFETY: AVX (caller); dst[pos..pos + LANES] is in bounds (the debug assert's
+            // contract) and 32-byte aligned (pos is past the head, in whole stores).
+            unsafe { stream_copy(self.carry.as_ptr().cast(), self.dst.as_mut_ptr().add(self.pos).cast(), 32) };
+            self.pos += Self::LANES;
+            self.carry_len = 0;
+        } else if self.pos < self.head {
+            let n = (self.head - self.pos).min(block.len());
+            self.dst[self.pos..self.pos + n].copy_from_slice(&block[..n]);
+            self.pos += n;
+            block = &block[n..];
+        }
+        let whole = block.len() / Self::LANES * Self::LANES;
+        if whole > 0 {
+            // SAFETY: AVX (caller); dst[pos..pos + whole] is in bounds and starts 32-byte
+            // aligned (the head is written and the carry empty); `block` is another array.
+            unsafe {
+                stream_copy(block.as_ptr().cast(), self.dst.as_mut_ptr().add(self.pos).cast(), whole * size_of::<T>())
+            };
+            self.pos += whole;
+        }
+        let rest = &block[whole..];
+        self.carry[..rest.len()].copy_from_slice(rest);
+        self.carry_len = rest.len();
+    }
+
+    /// Writes what is left with plain stores and fences the streaming stores.
+    #[inline(always)]
+    pub(crate) fn finish(self) {
+        self.dst[self.pos..self.pos + self.carry_len].copy_from_slice(&self.carry[..self.carry_len]);
+        // Streaming stores are weakly ordered: fence before anyone reads the output.
+        // SAFETY: SSE is part of every x86-64 baseline.
+        unsafe { _mm_sfence() };
+    }
+}
+
+/// Elements per block computed into the L1 buffer before it is streamed out.
+const BLOCK: usize = 512;
+
+// The drivers below are loops written out, not closures: a closure defined in a function
+// without `#[target_feature]` is compiled without the level's features when LLVM does not
+// inline it, and the element kernels inside it then run at the baseline's width (measured
+// 2x slower for the general ramp backward).
 
 /// # Safety
 /// AVX must be available.
 #[inline(always)]
 pub(crate) unsafe fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
     let Some(&fill) = x.first() else { return };
-    // SAFETY: forwarded from the caller.
-    unsafe { by_blocks(y, fill, |start, out| generic::map1(k, &x[start..start + out.len()], out)) }
+    let mut buf = [fill; BLOCK];
+    let mut out = Streamer::new(y, fill);
+    for x in x.chunks(BLOCK) {
+        let block = &mut buf[..x.len()];
+        generic::map1(k, x, block);
+        // SAFETY: AVX (caller); the blocks add up to y.
+        unsafe { out.push(block) };
+    }
+    out.finish();
 }
 
 /// # Safety
@@ -73,11 +134,13 @@ pub(crate) unsafe fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
 #[inline(always)]
 pub(crate) unsafe fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
     let Some(&fill) = a.first() else { return };
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        by_blocks(out, fill, |start, o| {
-            let r = start..start + o.len();
-            generic::map2(k, &a[r.clone()], &b[r], o)
-        })
+    let mut buf = [fill; BLOCK];
+    let mut stream = Streamer::new(out, fill);
+    for (a, b) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+        let block = &mut buf[..a.len()];
+        generic::map2(k, a, b, block);
+        // SAFETY: AVX (caller); the blocks add up to out.
+        unsafe { stream.push(block) };
     }
+    stream.finish();
 }

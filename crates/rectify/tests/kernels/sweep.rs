@@ -586,7 +586,7 @@ fn quantized_relu_and_relu6_on_every_input() {
 }
 
 /// Large out-of-place outputs go through a buffer and streaming stores; force that path on
-/// lengths around its block size (4 KiB) and misaligned starts.
+/// lengths around its block sizes (1-4 KiB) and misaligned starts, the mask ops included.
 fn streaming<T: Bits>() {
     let xs = pool::<T>(0.5, 4.0, 51);
     let dys = dy_pool::<T>();
@@ -612,6 +612,13 @@ fn streaming<T: Bits>() {
                     ramp.backward(x, dy, y, Kink::Mid);
                     let want: Vec<T> =
                         x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward(&ramp, v, g, Kink::Mid)).collect();
+                    assert_bits_eq(y, &want, &what);
+                    let mut mask = ReluMask::default();
+                    rectify::relu_with_mask(x, y, &mut mask);
+                    assert_bits_eq(y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &what);
+                    assert_eq!(mask, ReluMask::from_input(x), "{}", what());
+                    rectify::relu_backward_from_mask(&mask, dy, y);
+                    let want: Vec<T> = x.iter().zip(dy).map(|(&v, &g)| r::relu_backward(v, g)).collect();
                     assert_bits_eq(y, &want, &what);
                 }
             }
