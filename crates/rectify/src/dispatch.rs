@@ -188,9 +188,17 @@ pub fn kernel_path(dtype: DType) -> String {
         Isa::V3 => 32,
         Isa::V4 => 64,
     };
+    let vector = isa != Isa::Scalar;
     let how = match dtype {
-        DType::F16 => "compare/select on raw 16-bit lanes; ops that multiply widen to f32 and round once",
-        DType::BF16 => "compare/select on raw 16-bit lanes; ops that multiply widen to f32 (shift) and round once",
+        DType::F16 if vector => {
+            "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes with F16C, compute in f32 and round once (F16C)"
+        }
+        DType::BF16 if vector => {
+            "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes by a shift, compute in f32 and round once (AVX2 integer rounding)"
+        }
+        DType::F16 | DType::BF16 => {
+            "compare/select on raw 16-bit lanes; ops that multiply widen each lane to f32 in software and round once"
+        }
         DType::F32 | DType::F64 => "compare + select (NaN kept, -0.0 to +0.0)",
         _ => "integer max/clamp",
     };

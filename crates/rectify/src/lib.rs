@@ -78,11 +78,17 @@
 //! Each op is written once, branch-free, in `kernels.rs`; the drivers in `arch/` are
 //! compiled once per level under that level's `#[target_feature]`, where LLVM turns the
 //! selects into vector compares and blends (f16 and bf16 compares stay in 16-bit lanes).
-//! Where LLVM's code falls short, the element types carry explicit AVX2 bodies, used on v3
-//! and v4: the 1-bit mask (`movemask`, constant bit tests) and ReLU in place (plain stores
-//! where LLVM would emit slow masked ones). Out-of-place outputs beyond the last-level cache
-//! (32 MiB) go out with non-temporal stores. Nothing of this changes a bit of any result:
-//! the tests run every level against the same reference.
+//! An op that multiplies is split in two: its product, written once over a private lane
+//! trait (a plain `f32`/`f64`, or eight f32 lanes in an AVX register), and its selects. For
+//! f16 and bf16 the v3 and v4 drivers widen 16 lanes at a time in registers (F16C; a shift
+//! for bf16), compute the product in f32, round it once (F16C; integer rounding for bf16)
+//! and then select on the 16-bit lanes. Where LLVM's code falls short, the element types
+//! carry explicit AVX2 bodies: the 1-bit mask (`movemask`, variable shifts) and ReLU in
+//! place (plain stores where LLVM would emit slow masked ones). Out-of-place outputs beyond
+//! the last-level cache (32 MiB) go out with non-temporal stores, the mask ops included.
+//! Calls on at most 256 bytes an array skip the dispatch and run the portable loop inline (a
+//! few ns for 16 f32). Nothing of this changes a bit of any result: the tests run every
+//! level against the same reference.
 //!
 //! The best level is detected on the first call and cached; `RECTIFY_ISA=scalar|v3|v4`
 //! forces one (a level the CPU lacks falls back to the best, with a warning on stderr);

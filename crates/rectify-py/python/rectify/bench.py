@@ -1,4 +1,4 @@
-"""Benchmark: ``python -m rectify.bench [--dtype float32] [--threads N] [--quick]``.
+"""Benchmark: ``python -m rectify.bench [--dtype float32] [--threads N] [--sizes 4K,1M] [--quick]``.
 
 Prints the throughput of ``rectify.relu(x, out=o)`` against ``np.maximum(x, 0, out=o)``
 and the textbook ``x * (x > 0)``, from 1 K to 64 M elements, in GB/s of useful traffic
@@ -18,6 +18,12 @@ import numpy as np
 import rectify
 
 SIZES = [1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24, 1 << 26]
+
+
+def _parse_size(s: str) -> int:
+    s = s.strip()
+    mul = {"K": 1 << 10, "M": 1 << 20}.get(s[-1:].upper(), 1)
+    return int(s[:-1] if mul > 1 else s) * mul
 
 
 def _label(n: int) -> str:
@@ -93,11 +99,15 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m rectify.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"])
     p.add_argument("--threads", type=int, default=None, help="rectify.set_num_threads (default: as configured)")
+    p.add_argument("--sizes", default=None, help="comma-separated element counts such as 4K,1M,256M")
     p.add_argument("--quick", action="store_true", help="sizes up to 4M and a shorter budget")
     args = p.parse_args(argv)
     if args.threads is not None:
         rectify.set_num_threads(args.threads)
-    sizes = [s for s in SIZES if s <= 1 << 22] if args.quick else SIZES
+    if args.sizes:
+        sizes = [_parse_size(s) for s in args.sizes.split(",")]
+    else:
+        sizes = [s for s in SIZES if s <= 1 << 22] if args.quick else SIZES
     run(args.dtype, sizes, budget_s=0.1 if args.quick else 0.25)
 
 
