@@ -11,11 +11,16 @@ use crate::op::{Kink, KinkFactor, RampParams};
 
 /// An element-wise op of one input.
 pub(crate) trait Map1<T>: Sync {
+    /// Many instructions per element: drivers that would unroll the kernel over a fixed
+    /// step (and spill) take a rolled loop instead.
+    const HEAVY: bool = false;
     fn apply(&self, x: T) -> T;
 }
 
 /// An element-wise op of two inputs (backward: `x`, `dy`).
 pub(crate) trait Map2<T>: Sync {
+    /// As [`Map1::HEAVY`].
+    const HEAVY: bool = false;
     fn apply(&self, a: T, b: T) -> T;
 }
 
@@ -56,6 +61,8 @@ impl<C: Compute> Lanes<C> for C {
 pub trait Product<T: FloatSealed>: Sync {
     /// Whether the op reads `b` (false: a unary op; drivers pass `a` again and skip it).
     const BINARY: bool;
+    /// As [`Map1::HEAVY`].
+    const HEAVY: bool = false;
     fn product<V: Lanes<T::C>>(&self, a: V, b: V) -> V;
     fn select(&self, a: T, b: T, product: T) -> T;
 }
@@ -70,6 +77,7 @@ pub(crate) fn fused<T: FloatSealed, K: Product<T>>(k: &K, a: T, b: T) -> T {
 pub(crate) struct Fused<'a, K>(pub &'a K);
 
 impl<T: FloatSealed, K: Product<T>> Map1<T> for Fused<'_, K> {
+    const HEAVY: bool = K::HEAVY;
     #[inline(always)]
     fn apply(&self, x: T) -> T {
         fused(self.0, x, x)
@@ -77,6 +85,7 @@ impl<T: FloatSealed, K: Product<T>> Map1<T> for Fused<'_, K> {
 }
 
 impl<T: FloatSealed, K: Product<T>> Map2<T> for Fused<'_, K> {
+    const HEAVY: bool = K::HEAVY;
     #[inline(always)]
     fn apply(&self, a: T, b: T) -> T {
         fused(self.0, a, b)
@@ -177,6 +186,7 @@ impl<T: Float, const MUL: bool> RampBackward<T, MUL> {
 
 impl<T: Float, const MUL: bool> Product<T> for RampBackward<T, MUL> {
     const BINARY: bool = true;
+    const HEAVY: bool = MUL;
     #[inline(always)]
     fn product<V: Lanes<T::C>>(&self, x: V, dy: V) -> V {
         let p = &self.p;
@@ -199,6 +209,7 @@ impl<T: Float, const MUL: bool> Product<T> for RampBackward<T, MUL> {
 }
 
 impl<T: Float, const MUL: bool> Map2<T> for RampBackward<T, MUL> {
+    const HEAVY: bool = MUL;
     #[inline(always)]
     fn apply(&self, x: T, dy: T) -> T {
         if MUL { fused(self, x, dy) } else { self.select(x, dy, T::zero()) }
@@ -362,6 +373,7 @@ impl<C: Compute> SlopedBackward<C> {
 
 impl<T: Float> Product<T> for SlopedBackward<T::C> {
     const BINARY: bool = true;
+    const HEAVY: bool = true;
     #[inline(always)]
     fn product<V: Lanes<T::C>>(&self, x: V, dy: V) -> V {
         x.if_eq(V::splat(T::C::ZERO), V::splat(self.kink.compute()), V::splat(self.a)) * dy
@@ -377,6 +389,7 @@ impl<T: Float> Product<T> for SlopedBackward<T::C> {
 }
 
 impl<T: Float> Map2<T> for SlopedBackward<T::C> {
+    const HEAVY: bool = true;
     #[inline(always)]
     fn apply(&self, x: T, dy: T) -> T {
         fused(self, x, dy)

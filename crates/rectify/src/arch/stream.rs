@@ -105,7 +105,8 @@ impl<'a, T: Copy> Streamer<'a, T> {
     }
 }
 
-/// Elements per block computed into the L1 buffer before it is streamed out.
+/// Elements per block computed into the L1 buffer before it is streamed out (the drivers
+/// for heavy kernels).
 const BLOCK: usize = 512;
 
 // The drivers below are loops written out, not closures: a closure defined in a function
@@ -113,10 +114,89 @@ const BLOCK: usize = 512;
 // inline it, and the element kernels inside it then run at the baseline's width (measured
 // 2x slower for the general ramp backward).
 
+/// Bytes computed per step of the fused drivers: eight 32-byte stores.
+const STEP_BYTES: usize = 256;
+
+/// Elements of `T` in one step.
+const fn step<T>() -> usize {
+    STEP_BYTES / size_of::<T>()
+}
+
+/// Elements before the first 32-byte aligned address of `y` (at most its length).
+fn unaligned_head<T>(y: &[T]) -> usize {
+    let misalign = (y.as_ptr() as usize) % 32;
+    if misalign == 0 { 0 } else { ((32 - misalign) / size_of::<T>()).min(y.len()) }
+}
+
+/// `y = k(x)` with streaming stores. Light kernels run fused: each 256 bytes of results are
+/// computed into a temporary in L1 and streamed out at once (the unaligned ends of `y` take
+/// plain stores). Heavy kernels ([`Map1::HEAVY`]), which LLVM spills when it unrolls them
+/// over a fixed step, go through [`map1_blocks`].
+///
 /// # Safety
 /// AVX must be available.
 #[inline(always)]
 pub(crate) unsafe fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
+    if K::HEAVY {
+        // SAFETY: forwarded from the caller.
+        return unsafe { map1_blocks(k, x, y) };
+    }
+    let Some(&fill) = x.first() else { return };
+    let n = y.len().min(x.len());
+    let head = unaligned_head(y);
+    generic::map1(k, &x[..head], &mut y[..head]);
+    let mut tmp = [fill; STEP_BYTES];
+    let tmp = &mut tmp[..step::<T>()];
+    let mut i = head;
+    while i + step::<T>() <= n {
+        generic::map1(k, &x[i..i + step::<T>()], tmp);
+        // SAFETY: AVX (caller); y[i..i + step] is in bounds and 32-byte aligned (after the
+        // head, in whole steps); tmp holds one step.
+        unsafe { stream_copy(tmp.as_ptr().cast(), y.as_mut_ptr().add(i).cast(), STEP_BYTES) };
+        i += step::<T>();
+    }
+    generic::map1(k, &x[i..n], &mut y[i..n]);
+    // Streaming stores are weakly ordered: fence before anyone reads the output.
+    // SAFETY: SSE is part of every x86-64 baseline.
+    unsafe { _mm_sfence() };
+}
+
+/// `out = k(a, b)` with streaming stores, as [`map1`].
+///
+/// # Safety
+/// AVX must be available.
+#[inline(always)]
+pub(crate) unsafe fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
+    if K::HEAVY {
+        // SAFETY: forwarded from the caller.
+        return unsafe { map2_blocks(k, a, b, out) };
+    }
+    let Some(&fill) = a.first() else { return };
+    let n = out.len().min(a.len()).min(b.len());
+    let head = unaligned_head(out);
+    generic::map2(k, &a[..head], &b[..head], &mut out[..head]);
+    let mut tmp = [fill; STEP_BYTES];
+    let tmp = &mut tmp[..step::<T>()];
+    let mut i = head;
+    while i + step::<T>() <= n {
+        generic::map2(k, &a[i..i + step::<T>()], &b[i..i + step::<T>()], tmp);
+        // SAFETY: AVX (caller); out[i..i + step] is in bounds and 32-byte aligned (after
+        // the head, in whole steps); tmp holds one step.
+        unsafe { stream_copy(tmp.as_ptr().cast(), out.as_mut_ptr().add(i).cast(), STEP_BYTES) };
+        i += step::<T>();
+    }
+    generic::map2(k, &a[i..n], &b[i..n], &mut out[i..n]);
+    // SAFETY: SSE is part of every x86-64 baseline; the streaming stores need the fence.
+    unsafe { _mm_sfence() };
+}
+
+/// [`map1`] for heavy kernels: blocks of 512 computed into a buffer in L1 (a loop LLVM
+/// vectorises without unrolling it away) and written through a [`Streamer`].
+///
+/// # Safety
+/// AVX must be available.
+#[inline(always)]
+unsafe fn map1_blocks<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
     let Some(&fill) = x.first() else { return };
     let mut buf = [fill; BLOCK];
     let mut out = Streamer::new(y, fill);
@@ -129,10 +209,12 @@ pub(crate) unsafe fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
     out.finish();
 }
 
+/// [`map2`] for heavy kernels, as [`map1_blocks`].
+///
 /// # Safety
 /// AVX must be available.
 #[inline(always)]
-pub(crate) unsafe fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
+unsafe fn map2_blocks<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
     let Some(&fill) = a.first() else { return };
     let mut buf = [fill; BLOCK];
     let mut stream = Streamer::new(out, fill);

@@ -613,6 +613,9 @@ fn streaming<T: Bits>() {
                     let want: Vec<T> =
                         x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward(&ramp, v, g, Kink::Mid)).collect();
                     assert_bits_eq(y, &want, &what);
+                    rectify::relu_backward(x, dy, y);
+                    let want: Vec<T> = x.iter().zip(dy).map(|(&v, &g)| r::relu_backward(v, g)).collect();
+                    assert_bits_eq(y, &want, &what);
                     let mut mask = ReluMask::default();
                     rectify::relu_with_mask(x, y, &mut mask);
                     assert_bits_eq(y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &what);
