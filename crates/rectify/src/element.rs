@@ -101,6 +101,17 @@ pub(crate) mod sealed {
             crate::arch::generic::pack_word(chunk)
         }
 
+        /// `y = relu(x)` and the mask word of `x > 0` (bit i: `x[i] > 0`) with AVX2, in one
+        /// pass.
+        ///
+        /// # Safety
+        /// x86-64-v3 must be available.
+        #[inline(always)]
+        unsafe fn relu_mask_word_v3(x: &[Self; 64], y: &mut [Self; 64]) -> u64 {
+            crate::arch::generic::map1(&crate::kernels::Relu, x, y);
+            crate::arch::generic::pack_word(x)
+        }
+
         /// `x = relu(x)` in place with AVX2.
         ///
         /// # Safety
@@ -320,8 +331,14 @@ pub(crate) fn f32_to_bf16_bits(f: f32) -> u16 {
 }
 
 macro_rules! native_float {
-    ($t:ty, $bits:ty, $dtype:ident, $pack:ident, $select:ident, $relu_inplace:ident, $relu_backward_inplace:ident, $relu_stream:ident) => {
+    ($t:ty, $bits:ty, $dtype:ident, $pack:ident, $select:ident, $relu_inplace:ident, $relu_backward_inplace:ident, $relu_stream:ident, $relu_mask_word:ident) => {
         impl sealed::Sealed for $t {
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn relu_mask_word_v3(x: &[Self; 64], y: &mut [Self; 64]) -> u64 {
+                // SAFETY: the caller guarantees x86-64-v3, which includes AVX2.
+                unsafe { crate::arch::avx2::$relu_mask_word(x, y) }
+            }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
             unsafe fn relu_stream_v3(x: &[Self], y: &mut [Self]) {
@@ -426,7 +443,8 @@ native_float!(
     select_word_32,
     relu_inplace_f32,
     relu_backward_inplace_f32,
-    relu_stream_f32
+    relu_stream_f32,
+    relu_mask_word_f32
 );
 native_float!(
     f64,
@@ -436,7 +454,8 @@ native_float!(
     select_word_64,
     relu_inplace_f64,
     relu_backward_inplace_f64,
-    relu_stream_f64
+    relu_stream_f64,
+    relu_mask_word_f64
 );
 
 macro_rules! half_float {
@@ -447,6 +466,13 @@ macro_rules! half_float {
             unsafe fn pack_word_v3(chunk: &[Self; 64]) -> u64 {
                 // SAFETY: the caller guarantees x86-64-v3 (AVX2 and BMI2); 2-byte lanes.
                 unsafe { crate::arch::avx2::pack_word_16(chunk, $inf) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn relu_mask_word_v3(x: &[Self; 64], y: &mut [Self; 64]) -> u64 {
+                // SAFETY: the caller guarantees x86-64-v3 (AVX2 and BMI2); 2-byte lanes;
+                // +0.0 is all-zero bits.
+                unsafe { crate::arch::avx2::relu_mask_word_16(x, y, $inf) }
             }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]

@@ -88,6 +88,73 @@ pub(crate) unsafe fn pack_word_16<T: Copy>(x: &[T; 64], inf: i16) -> u64 {
     w
 }
 
+/// `y = relu(x)` and the mask word (`x > 0`) of 64 f32 in one pass: per vector one load,
+/// two compares (`!(x <= 0)` keeps NaN for the output, `x > 0` is the bit), an and, a store
+/// and a `movemask`.
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+pub(crate) unsafe fn relu_mask_word_f32(x: &[f32; 64], y: &mut [f32; 64]) -> u64 {
+    let mut w = 0u64;
+    for (j, (x, y)) in x.chunks_exact(8).zip(y.chunks_exact_mut(8)).enumerate() {
+        // SAFETY: AVX2 (caller); 8 f32 each side.
+        let bits = unsafe {
+            let v = _mm256_loadu_ps(x.as_ptr());
+            let keep = _mm256_cmp_ps::<_CMP_NLE_UQ>(v, _mm256_setzero_ps());
+            _mm256_storeu_ps(y.as_mut_ptr(), _mm256_and_ps(v, keep));
+            _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(v, _mm256_setzero_ps()))
+        };
+        w |= (bits as u32 as u64) << (8 * j);
+    }
+    w
+}
+
+/// As [`relu_mask_word_f32`] for 64 f64.
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+pub(crate) unsafe fn relu_mask_word_f64(x: &[f64; 64], y: &mut [f64; 64]) -> u64 {
+    let mut w = 0u64;
+    for (j, (x, y)) in x.chunks_exact(4).zip(y.chunks_exact_mut(4)).enumerate() {
+        // SAFETY: AVX2 (caller); 4 f64 each side.
+        let bits = unsafe {
+            let v = _mm256_loadu_pd(x.as_ptr());
+            let keep = _mm256_cmp_pd::<_CMP_NLE_UQ>(v, _mm256_setzero_pd());
+            _mm256_storeu_pd(y.as_mut_ptr(), _mm256_and_pd(v, keep));
+            _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(v, _mm256_setzero_pd()))
+        };
+        w |= (bits as u32 as u64) << (4 * j);
+    }
+    w
+}
+
+/// As [`relu_mask_word_f32`] for 64 raw 16-bit floats whose positive infinity has bits
+/// `inf`: the output keeps `s > 0` and NaN, the bit is `0 < s <= inf`.
+///
+/// # Safety
+/// AVX2 and BMI2 must be available; `T` must be 2 bytes.
+#[inline(always)]
+pub(crate) unsafe fn relu_mask_word_16<T: Copy>(x: &[T; 64], y: &mut [T; 64], inf: i16) -> u64 {
+    debug_assert_eq!(size_of::<T>(), 2);
+    let mut w = 0u64;
+    for (j, (x, y)) in x.chunks_exact(16).zip(y.chunks_exact_mut(16)).enumerate() {
+        // SAFETY: AVX2 + BMI2 (caller); 16 two-byte lanes each side.
+        let bits = unsafe {
+            let s = _mm256_loadu_si256(x.as_ptr().cast());
+            let positive = _mm256_cmpgt_epi16(s, _mm256_setzero_si256());
+            let nan = _mm256_cmpgt_epi16(_mm256_and_si256(s, _mm256_set1_epi16(0x7fff)), _mm256_set1_epi16(inf));
+            _mm256_storeu_si256(y.as_mut_ptr().cast(), _mm256_and_si256(s, _mm256_or_si256(positive, nan)));
+            let finite_positive = _mm256_andnot_si256(nan, positive);
+            // Two mask bits per 16-bit lane: keep every other one.
+            _pext_u32(_mm256_movemask_epi8(finite_positive) as u32, 0x5555_5555)
+        };
+        w |= (bits as u64) << (16 * j);
+    }
+    w
+}
+
 /// `dx = bit ? dy : 0` (all-zero bits where the bit is clear) for 64 lanes of 32 bits: a
 /// variable shift moves each lane's bit to its sign, an arithmetic shift spreads it over the
 /// lane, and the result masks dy (four instructions per 8 lanes, the word broadcast once

@@ -216,15 +216,24 @@ pub(crate) mod x86 {
         }
     }
 
+    /// `y = relu(x)` and the mask in one pass, a word at a time (the partial last word
+    /// through the portable code).
+    ///
     /// # Safety
     /// x86-64-v3 must be available.
     #[inline(always)]
     pub(crate) unsafe fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]) {
-        const BLOCK: usize = 512;
-        for ((x, y), words) in x.chunks(BLOCK).zip(y.chunks_mut(BLOCK)).zip(words.chunks_mut(BLOCK / 64)) {
-            map1(&crate::kernels::Relu, x, y);
+        let mut xs = x.chunks_exact(64);
+        let mut ys = y.chunks_exact_mut(64);
+        for ((x, y), w) in (&mut xs).zip(&mut ys).zip(words.iter_mut()) {
+            let (x, y): (&[T; 64], &mut [T; 64]) = (x.try_into().expect("64"), y.try_into().expect("64"));
             // SAFETY: forwarded from the caller.
-            unsafe { pack_positive(x, words) };
+            *w = unsafe { T::relu_mask_word_v3(x, y) };
+        }
+        let (x, y) = (xs.remainder(), ys.into_remainder());
+        if !x.is_empty() {
+            map1(&crate::kernels::Relu, x, y);
+            words[words.len() - 1] = pack_word(x);
         }
     }
 
@@ -240,10 +249,9 @@ pub(crate) mod x86 {
         let mut out = Streamer::new(y, T::zero());
         for (x, words) in x.chunks(BLOCK).zip(words.chunks_mut(BLOCK / 64)) {
             let block = &mut buf[..x.len()];
-            map1(&crate::kernels::Relu, x, block);
             // SAFETY: forwarded from the caller (v3 includes AVX); the blocks add up to y.
             unsafe {
-                pack_positive(x, words);
+                relu_with_mask(x, block, words);
                 out.push(block);
             }
         }
