@@ -91,6 +91,10 @@ fn all_16_bit_patterns<T: Bits>() {
             }
         }
         let mask = ReluMask::from_input(&x);
+        let mut with_mask = ReluMask::default();
+        rectify::relu_with_mask(&x, &mut y, &mut with_mask);
+        assert_bits_eq(&y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &|| what("relu_with_mask"));
+        assert_eq!(with_mask, mask, "{}", what("relu_with_mask bits"));
         let g = vec![T::from_f64_lossy(1.0); n];
         rectify::relu_backward_from_mask(&mask, &g, &mut y);
         assert_bits_eq(&y, &x.iter().map(|&v| r::relu_backward(v, g[0])).collect::<Vec<_>>(), &|| what("mask"));
