@@ -29,10 +29,14 @@ use rectify::{Isa, Kink, Par, Ramp, ReluMask, bf16, f16};
 /// Which copy a row is held against: its own streams copied.
 #[derive(Clone, Copy, PartialEq)]
 enum Streams {
-    /// One array read, one written (forward, mask ops, in-place rows with their refresh).
+    /// One array read, one written (forward, mask ops).
     OneToOne,
     /// Two arrays read, one written (the backward from the input: x, dy -> dx).
     TwoToOne,
+    /// In-place rows: the refresh copy, then one array read and written back.
+    InPlace,
+    /// In-place backward rows: the refresh copy, then x read and dy read and written back.
+    InPlaceTwo,
 }
 
 struct Row {
@@ -171,7 +175,7 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
         }
     };
 
-    use Streams::{OneToOne, TwoToOne};
+    use Streams::{InPlace, InPlaceTwo, OneToOne, TwoToOne};
     // Baselines.
     add("copy (copy_from_slice)".into(), OneToOne, 2.0 * e, Box::new(|b| b.out.copy_from_slice(black_box(&b.x))));
     #[cfg(target_arch = "x86_64")]
@@ -226,10 +230,32 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
                 };
             }),
         );
+        add(
+            "copy: refresh, then rewrite in place (AVX2)".into(),
+            InPlace,
+            4.0 * e,
+            Box::new(move |b| {
+                refresh(&mut b.work, &b.x);
+                // SAFETY: AVX2 was just detected; work has n elements.
+                unsafe { rewrite_in_place(b.work.as_mut_ptr().cast(), size_of::<T>() * n) };
+            }),
+        );
+        add(
+            "copy: refresh, then 2 in, 1 over (AVX2)".into(),
+            InPlaceTwo,
+            5.0 * e,
+            Box::new(move |b| {
+                refresh(&mut b.work, &b.dy);
+                let w = b.work.as_mut_ptr().cast::<u8>();
+                // SAFETY: AVX2 was just detected; x and work have n elements; the output is
+                // the second input, element for element.
+                unsafe { merge_copy::<false>(b.x.as_ptr().cast(), w, w, size_of::<T>() * n) };
+            }),
+        );
     }
     add(
         "naive loop in place (if x > 0 {x} else {0})".into(),
-        OneToOne,
+        InPlace,
         4.0 * e,
         Box::new(|b| {
             refresh(&mut b.work, &b.x);
@@ -241,7 +267,7 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
     if T::HAS_MAX {
         add(
             "naive loop in place (f32::max / f64::max)".into(),
-            OneToOne,
+            InPlace,
             4.0 * e,
             Box::new(move |b| {
                 refresh(&mut b.work, &b.x);
@@ -253,7 +279,7 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
         #[cfg(feature = "ndarray")]
         add(
             "ndarray mapv_inplace(max)".into(),
-            OneToOne,
+            InPlace,
             4.0 * e,
             Box::new(move |b| {
                 refresh(&mut b.work, &b.x);
@@ -289,12 +315,12 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
             );
         };
         row("relu out of place", OneToOne, 2.0 * e, |b, _| rectify::relu(black_box(&b.x), &mut b.out));
-        row("relu in place", OneToOne, 4.0 * e, |b, _| {
+        row("relu in place", InPlace, 4.0 * e, |b, _| {
             refresh(&mut b.work, &b.x);
             rectify::relu_inplace(black_box(&mut b.work))
         });
         row("relu backward (x, dy -> dx)", TwoToOne, 3.0 * e, |b, _| rectify::relu_backward(&b.x, &b.dy, &mut b.out));
-        row("relu backward (dx over dy)", OneToOne, 5.0 * e, |b, _| {
+        row("relu backward (dx over dy)", InPlaceTwo, 5.0 * e, |b, _| {
             refresh(&mut b.work, &b.dy);
             rectify::relu_backward_inplace(&b.x, &mut b.work)
         });
@@ -308,7 +334,7 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
         row("relu forward with mask", OneToOne, 2.0 * e + m, |b, _| {
             rectify::relu_with_mask(&b.x, &mut b.out, &mut b.mask)
         });
-        row("leaky 0.01 in place", OneToOne, 4.0 * e, |b, r| {
+        row("leaky 0.01 in place", InPlace, 4.0 * e, |b, r| {
             refresh(&mut b.work, &b.x);
             r.leaky.forward_inplace(black_box(&mut b.work))
         });
@@ -368,12 +394,33 @@ unsafe fn vector_copy(src: *const u8, dst: *mut u8, bytes: usize) {
     }
 }
 
+/// The ceiling of an in-place op: every 32 bytes loaded and stored back (through an empty
+/// `asm!`, so that the compiler cannot drop the store of an unchanged value).
+///
+/// # Safety
+/// AVX2 must be available; `p` valid for reads and writes of `bytes` bytes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn rewrite_in_place(p: *mut u8, bytes: usize) {
+    use std::arch::x86_64::*;
+    let mut i = 0;
+    while i + 32 <= bytes {
+        // SAFETY: i + 32 <= bytes; the asm block names one register and touches nothing else.
+        unsafe {
+            let mut v = _mm256_loadu_si256(p.add(i).cast());
+            std::arch::asm!("/* {0} */", inout(ymm_reg) v, options(pure, nomem, nostack, preserves_flags));
+            _mm256_storeu_si256(p.add(i).cast(), v);
+        }
+        i += 32;
+    }
+}
+
 /// The copy ceiling of a backward: two arrays read, one written (`out = a | b`, 32 bytes at
 /// a time), with streaming stores when `NT`.
 ///
 /// # Safety
-/// AVX2 must be available; `a` and `b` readable and `out` writable for `bytes` bytes, `out`
-/// overlapping neither.
+/// AVX2 must be available; `a` and `b` readable and `out` writable for `bytes` bytes; `out`
+/// overlaps neither, or is `b` itself (each 32 bytes are read before they are written).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn merge_copy<const NT: bool>(a: *const u8, b: *const u8, out: *mut u8, bytes: usize) {
@@ -470,7 +517,7 @@ fn main() {
             "Machine: {cpu}, {cores} cores; levels available: {level_names:?}; rows run on one thread unless they say `{threads} threads` (from 1M elements)."
         );
         println!(
-            "GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds; `x copy` = ratio to the best copy of the same streams in the same run: one array in and one out (`copy_from_slice`, an AVX2 loop, or AVX2 streaming stores) for forward, mask and in-place rows; two in and one out (`out = a | b`, AVX2, plain or streaming stores) for the backward rows that read x and dy and write dx."
+            "GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds; `x copy` = ratio to the best copy of the same streams in the same run: one array in and one out (`copy_from_slice`, an AVX2 loop, or AVX2 streaming stores) for forward and mask rows; two in and one out (`out = a | b`, AVX2, plain or streaming stores) for the backward rows that read x and dy and write dx; for in-place rows, the same refresh followed by an AVX2 loop that loads and stores back the same array (or `dy = x | dy` for the backward written over dy)."
         );
         println!();
         println!("| size | row | GB/s | x copy | ns/call |");
@@ -518,7 +565,12 @@ fn main() {
                     .map(|r| r.bytes / median(&mut r.samples.clone()))
                     .reduce(f64::max)
             };
-            let ceilings = [ceiling(Streams::OneToOne), ceiling(Streams::TwoToOne)];
+            let ceilings = [
+                ceiling(Streams::OneToOne),
+                ceiling(Streams::TwoToOne),
+                ceiling(Streams::InPlace),
+                ceiling(Streams::InPlaceTwo),
+            ];
             for r in &mut rows {
                 let t = median(&mut r.samples);
                 let gbs = r.bytes / t / 1e9;
