@@ -6,9 +6,10 @@ use crate::arch;
 use crate::dispatch;
 use crate::element::{Compute, Float};
 use crate::error::check_len;
-use crate::kernels::{LOWER, MID, Sloped, SlopedBackward, SlopedBy, SlopedByBackward, Swapped, UPPER};
+use crate::kernels::{Fused, LOWER, MID, Sloped, SlopedBackward, SlopedBy, SlopedByBackward, Swapped, UPPER};
 use crate::op::Kink;
 use crate::par::{self, split_mut};
+use crate::run;
 
 /// Where the channel axis of a PReLU input lies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,6 +30,9 @@ pub enum ChannelLayout {
 pub const PRELU_SUM_BLOCK: usize = 1 << 14;
 
 /// The geometry of one PReLU call: rows of `row` elements, each `channels` runs of `run`.
+/// The smallest channel plane that [`prelu`] writes with streaming stores.
+const STREAM_MIN_RUN: usize = 4096;
+
 #[derive(Clone, Copy)]
 struct Shape {
     channels: usize,
@@ -80,6 +84,10 @@ pub fn prelu<T: Float>(x: &[T], weight: &[T], layout: ChannelLayout, y: &mut [T]
     check_len("x", x.len(), "y", y.len());
     let s = shape(x.len(), weight.len(), layout);
     let level = dispatch::level();
+    // Large outputs in planes of at least STREAM_MIN_RUN elements go out with streaming
+    // stores (f32, f64; the 16-bit products are compute-bound); smaller planes would mix
+    // plain and streaming stores in the lines at their ends.
+    let stream = size_of::<T>() != 2 && s.run >= STREAM_MIN_RUN && run::streams::<T>(y.len());
     let ranges = par::plan(x.len(), size_of::<T>(), s.row);
     let tasks: Vec<_> = split_mut(y, &ranges).into_iter().zip(&ranges).collect();
     par::run(tasks, |(y, r)| {
@@ -88,7 +96,12 @@ pub fn prelu<T: Float>(x: &[T], weight: &[T], layout: ChannelLayout, y: &mut [T]
                 arch::product_select(level, &SlopedBy, x, weight, y);
             } else {
                 for ((x, y), w) in x.chunks_exact(s.run).zip(y.chunks_exact_mut(s.run)).zip(weight) {
-                    arch::product_select(level, &Sloped(w.widen()), x, x, y);
+                    let k = Sloped(w.widen());
+                    if stream {
+                        arch::map1_stream(level, &Fused(&k), x, y);
+                    } else {
+                        arch::product_select(level, &k, x, x, y);
+                    }
                 }
             }
         }

@@ -625,6 +625,18 @@ fn streaming<T: Bits>() {
                     assert_bits_eq(y, &want, &what);
                 }
             }
+            // PReLU streams channel planes of 4096 elements and more.
+            let inner = 4096 + 5;
+            let big_x: Vec<T> = (0..2 * inner + 8).map(|_| xs[rng.below(xs.len())]).collect();
+            let w = [T::from_f64_lossy(0.25), T::from_f64_lossy(-1.5)];
+            for off in [0usize, 1, 3] {
+                let x = &big_x[off..off + 2 * inner];
+                let mut y = vec![T::from_u64(0); 2 * inner + 8];
+                let y = &mut y[(off + 1) % 8..(off + 1) % 8 + 2 * inner];
+                rectify::prelu(x, &w, ChannelLayout::First { inner }, y);
+                let want: Vec<T> = x.iter().enumerate().map(|(i, &v)| r::prelu(w[i / inner], v)).collect();
+                assert_bits_eq(y, &want, &|| format!("streaming prelu {:?} on {isa} {par:?} off {off}", T::DTYPE));
+            }
         })
     });
 }
