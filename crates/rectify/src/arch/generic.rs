@@ -279,16 +279,24 @@ pub(crate) mod x86 {
         out.finish();
     }
 
+    /// `dx = bit ? dy : +0.0` over whole words with the element type's AVX2 body (exact
+    /// 64-element chunks, so no length checks in the loop), the partial last word through
+    /// the portable code.
+    ///
     /// # Safety
     /// x86-64-v3 must be available.
     #[inline(always)]
     pub(crate) unsafe fn select_by_mask<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]) {
-        for ((dx, dy), &w) in dx.chunks_mut(64).zip(dy.chunks(64)).zip(words) {
-            match (<&mut [T; 64]>::try_from(&mut *dx), <&[T; 64]>::try_from(dy)) {
-                // SAFETY: forwarded from the caller.
-                (Ok(dx), Ok(dy)) => unsafe { T::select_word_v3(w, dy, dx) },
-                _ => select_word(w, dy, dx),
-            }
+        let mut dys = dy.chunks_exact(64);
+        let mut dxs = dx.chunks_exact_mut(64);
+        for ((dx, dy), &w) in (&mut dxs).zip(&mut dys).zip(words) {
+            let (dx, dy): (&mut [T; 64], &[T; 64]) = (dx.try_into().expect("64"), dy.try_into().expect("64"));
+            // SAFETY: forwarded from the caller.
+            unsafe { T::select_word_v3(w, dy, dx) }
+        }
+        let (dy, dx) = (dys.remainder(), dxs.into_remainder());
+        if !dx.is_empty() {
+            select_word(words[words.len() - 1], dy, dx);
         }
     }
 
@@ -296,17 +304,19 @@ pub(crate) mod x86 {
     /// x86-64-v3 must be available.
     #[inline(always)]
     pub(crate) unsafe fn select_by_mask_inplace<T: Element>(words: &[u64], dy: &mut [T]) {
-        for (dy, &w) in dy.chunks_mut(64).zip(words) {
-            if let Ok(dy) = <&mut [T; 64]>::try_from(&mut *dy) {
-                let g = *dy;
-                // SAFETY: forwarded from the caller.
-                unsafe { T::select_word_v3(w, &g, dy) }
-            } else {
-                let mut g = [T::zero(); 64];
-                let g = &mut g[..dy.len()];
-                g.copy_from_slice(dy);
-                select_word(w, g, dy)
-            }
+        let mut dys = dy.chunks_exact_mut(64);
+        for (dy, &w) in (&mut dys).zip(words) {
+            let dy: &mut [T; 64] = dy.try_into().expect("64");
+            let g = *dy;
+            // SAFETY: forwarded from the caller.
+            unsafe { T::select_word_v3(w, &g, dy) }
+        }
+        let dy = dys.into_remainder();
+        if !dy.is_empty() {
+            let mut g = [T::zero(); 64];
+            let g = &mut g[..dy.len()];
+            g.copy_from_slice(dy);
+            select_word(words[words.len() - 1], g, dy)
         }
     }
 }
