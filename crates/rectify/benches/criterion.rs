@@ -18,56 +18,12 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rectify::{Isa, Kink, Par, Ramp, ReluMask, bf16, f16};
 
-trait Sample: rectify::Float {
-    fn from_f32(v: f32) -> Self;
-}
-impl Sample for f32 {
-    fn from_f32(v: f32) -> Self {
-        v
-    }
-}
-impl Sample for f64 {
-    fn from_f32(v: f32) -> Self {
-        v.into()
-    }
-}
-impl Sample for f16 {
-    fn from_f32(v: f32) -> Self {
-        f16::from_f32(v)
-    }
-}
-impl Sample for bf16 {
-    fn from_f32(v: f32) -> Self {
-        bf16::from_f32(v)
-    }
-}
-
-/// Mixed signs in [-10, 10], deterministic.
-fn data<T: Sample>(n: usize, seed: u32) -> Vec<T> {
-    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            T::from_f32((s % 2001) as f32 / 100.0 - 10.0)
-        })
-        .collect()
-}
+mod common;
+use common::{Sample, data, parse_size};
 
 fn sizes() -> Vec<usize> {
     let spec = std::env::var("RECTIFY_BENCH_SIZES").unwrap_or_else(|_| "4K,64K,1M".into());
-    spec.split(',')
-        .map(|s| {
-            let s = s.trim();
-            let (num, mul) = match s.as_bytes().last() {
-                Some(b'K') => (&s[..s.len() - 1], 1 << 10),
-                Some(b'M') => (&s[..s.len() - 1], 1 << 20),
-                _ => (s, 1),
-            };
-            num.parse::<usize>().expect("RECTIFY_BENCH_SIZES: sizes like 4K,64K,1M") * mul
-        })
-        .collect()
+    spec.split(',').map(parse_size).collect()
 }
 
 fn group<T: Sample>(c: &mut Criterion, n: usize) {

@@ -26,6 +26,9 @@ use std::time::Instant;
 
 use rectify::{Isa, Kink, Par, Ramp, ReluMask, bf16, f16};
 
+mod common;
+use common::{Sample, data, parse_size};
+
 /// Which copy a row is held against: its own streams copied.
 #[derive(Clone, Copy, PartialEq)]
 enum Streams {
@@ -48,17 +51,6 @@ struct Row {
     samples: Vec<f64>,
 }
 
-fn parse_size(s: &str) -> usize {
-    let s = s.trim();
-    let (num, mul) = match s.chars().last() {
-        Some('K') => (&s[..s.len() - 1], 1 << 10),
-        Some('M') => (&s[..s.len() - 1], 1 << 20),
-        Some('G') => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    num.parse::<usize>().expect("size like 4K, 1M") * mul
-}
-
 fn label(n: usize) -> String {
     match n {
         n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{}M", n >> 20),
@@ -67,8 +59,7 @@ fn label(n: usize) -> String {
     }
 }
 
-trait BenchFloat: rectify::Float + Default {
-    fn from_f32(v: f32) -> Self;
+trait BenchFloat: Sample + Default {
     /// The obvious scalar ReLU a user would write.
     fn naive_relu(self) -> Self;
     /// Whether the type has `max` (f32, f64).
@@ -79,9 +70,6 @@ trait BenchFloat: rectify::Float + Default {
     }
 }
 impl BenchFloat for f32 {
-    fn from_f32(v: f32) -> Self {
-        v
-    }
     fn naive_relu(self) -> Self {
         if self > 0.0 { self } else { 0.0 }
     }
@@ -91,9 +79,6 @@ impl BenchFloat for f32 {
     }
 }
 impl BenchFloat for f64 {
-    fn from_f32(v: f32) -> Self {
-        v as f64
-    }
     fn naive_relu(self) -> Self {
         if self > 0.0 { self } else { 0.0 }
     }
@@ -103,32 +88,14 @@ impl BenchFloat for f64 {
     }
 }
 impl BenchFloat for f16 {
-    fn from_f32(v: f32) -> Self {
-        f16::from_f32(v)
-    }
     fn naive_relu(self) -> Self {
         if self > f16::ZERO { self } else { f16::ZERO }
     }
 }
 impl BenchFloat for bf16 {
-    fn from_f32(v: f32) -> Self {
-        bf16::from_f32(v)
-    }
     fn naive_relu(self) -> Self {
         if self > bf16::ZERO { self } else { bf16::ZERO }
     }
-}
-
-fn data<T: BenchFloat>(n: usize, seed: u32) -> Vec<T> {
-    let mut s = seed.wrapping_mul(2_654_435_761).max(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            T::from_f32((s % 2001) as f32 / 100.0 - 10.0)
-        })
-        .collect()
 }
 
 /// The arrays of one group, shared by its rows (which run one at a time): at 256M elements
