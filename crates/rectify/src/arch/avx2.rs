@@ -500,7 +500,7 @@ impl Half for bf16 {
 /// AVX2 and F16C must be available.
 #[inline(always)]
 pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
-    const BLOCK: usize = 512;
+    const BLOCK: usize = 128;
     let mut products = [T::zero(); BLOCK];
     for ((a, b), out) in a.chunks(BLOCK).zip(b.chunks(BLOCK)).zip(out.chunks_mut(BLOCK)) {
         let n = out.len().min(a.len()).min(b.len());
