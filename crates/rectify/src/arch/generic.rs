@@ -184,9 +184,10 @@ pub(crate) mod x86 {
     /// x86-64-v3 must be available.
     #[inline(always)]
     pub(crate) unsafe fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&[T]>, b: &mut [T]) {
-        // The block loop of `inplace_by_blocks`, written out: a closure defined here would
-        // be compiled without this level's features, and the AVX2 intrinsics inside it would
-        // stay calls (measured 50x slower).
+        // The block loop of `map2_inplace`, around the element type's hook instead of a
+        // per-element kernel; written out, since a closure defined here would be compiled
+        // without this level's features and the AVX2 intrinsics inside it would stay calls
+        // (measured 50x slower).
         const BLOCK: usize = 256;
         let Some(&fill) = b.first() else { return };
         let mut buf = [fill; BLOCK];
@@ -354,26 +355,13 @@ pub(crate) fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], o
     map2(&Fused(k), a, b, out)
 }
 
-/// [`product_select`] writing over `b` (`a` of `None`: a unary op over `b`).
+/// [`product_select`] writing over `b` (`a` of `None`: a unary op over `b`): the buffered
+/// in-place drivers with the fused kernel.
 #[inline(always)]
 pub(crate) fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&[T]>, b: &mut [T]) {
-    inplace_by_blocks(a, b, |a, b, out| product_select(k, a, b, out))
-}
-
-/// Runs an out-of-place body over blocks of `b` and writes the results over `b`: each block
-/// of `b` is first copied to a buffer in L1, which the body reads as its `b` (and as its
-/// `a` too when `a` is `None`).
-#[inline(always)]
-pub(crate) fn inplace_by_blocks<T: Copy>(a: Option<&[T]>, b: &mut [T], mut body: impl FnMut(&[T], &[T], &mut [T])) {
-    const BLOCK: usize = 256;
-    let Some(&fill) = b.first() else { return };
-    let mut buf = [fill; BLOCK];
-    for (i, b) in b.chunks_mut(BLOCK).enumerate() {
-        let src = &mut buf[..b.len()];
-        src.copy_from_slice(b);
-        let src = &*src;
-        let a = a.map_or(src, |a| &a[i * BLOCK..i * BLOCK + b.len()]);
-        body(a, src, b);
+    match a {
+        Some(a) => map2_inplace(&Fused(k), a, b),
+        None => map1_inplace(&Fused(k), b),
     }
 }
 
