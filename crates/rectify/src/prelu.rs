@@ -135,7 +135,10 @@ pub fn prelu_inplace<T: Float>(x: &mut [T], weight: &[T], layout: ChannelLayout)
 /// `x * dy` (elements at the kink contribute 0: both one-sided derivatives with respect to
 /// the slope are 0 there). Products and sums are taken in f64, in fixed blocks of
 /// [`PRELU_SUM_BLOCK`] elements added in order, then rounded once to the dtype: the same
-/// bits for every thread count.
+/// bits for every thread count. A sum that is NaN (a NaN `dy` below zero, `-inf * 0`,
+/// `inf - inf`) is the positive quiet NaN with no payload: which NaN an addition of two
+/// NaNs returns is not specified (the compiler may swap the operands), so no payload is
+/// passed on.
 ///
 /// # Panics
 /// As [`prelu`], and if `dy`, `dx` or `dweight` do not match `x` and `weight`.
@@ -198,8 +201,13 @@ pub fn prelu_backward<T: Float>(
         }
     }
     for (dw, t) in dweight.iter_mut().zip(total) {
-        *dw = T::from_f64(t);
+        *dw = T::from_f64(canonical_nan(t));
     }
+}
+
+/// `f64::NAN` for every NaN, other values unchanged.
+fn canonical_nan(v: f64) -> f64 {
+    if v.is_nan() { f64::NAN } else { v }
 }
 
 /// The per-channel sums of one block (whole rows), in index order.
@@ -241,13 +249,15 @@ pub fn reference_weight_grad<T: Float>(x: &[T], dy: &[T], channels: usize, layou
         let mut part = vec![0.0_f64; channels];
         for (i, (&x, &dy)) in xb.iter().zip(dyb).enumerate() {
             let c = (i / s.run) % channels;
+            // Widened through the compute type, as the kernel does: a NaN keeps its sign and
+            // payload (`to_f64` of a 16-bit NaN is the canonical NaN).
             if x.widen() < T::C::ZERO {
-                part[c] += x.to_f64() * dy.to_f64();
+                part[c] += x.widen().to_f64() * dy.widen().to_f64();
             }
         }
         for (t, p) in total.iter_mut().zip(part) {
             *t += p;
         }
     }
-    total
+    total.into_iter().map(canonical_nan).collect()
 }
