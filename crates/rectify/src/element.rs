@@ -163,6 +163,10 @@ pub(crate) mod sealed {
         /// A key that no non-NaN element reaches (`x == k` and `x >= k` false for all):
         /// the cap key of a ramp without a cap, so that its compares need no extra flag.
         const KEY_ABOVE_ALL: Self::Key;
+        /// Whether a NaN's key compares false with every key (f32 and f64, whose key is the
+        /// float): then an ordered compare routes NaN lanes by itself, and the kernels skip
+        /// the separate NaN select (one compare and one blend per vector).
+        const KEY_UNORDERED_NAN: bool;
         fn key(self) -> Self::Key;
         fn widen(self) -> Self::C;
         /// Round once, to nearest, ties to even.
@@ -391,6 +395,7 @@ macro_rules! native_float {
             type Key = $t;
             // NaN compares false with everything.
             const KEY_ABOVE_ALL: $t = <$t>::NAN;
+            const KEY_UNORDERED_NAN: bool = true;
             #[inline(always)]
             fn key(self) -> $t {
                 self
@@ -525,6 +530,7 @@ macro_rules! half_float {
             type Key = i16;
             // Above the key of +inf; NaN lanes are selected apart.
             const KEY_ABOVE_ALL: i16 = i16::MAX;
+            const KEY_UNORDERED_NAN: bool = false;
             #[inline(always)]
             fn key(self) -> i16 {
                 // Sign-magnitude to two's complement; -0.0 maps to 0 like +0.0.

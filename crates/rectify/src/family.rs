@@ -4,10 +4,17 @@ use crate::element::{Element, Float};
 use crate::error::{Error, check_len};
 use crate::kernels::{
     CreluBackward, Map1, Map2, NegRelu, RampBackward, RampBackwardFromOutput, RampForward, Relu, ReluBackward,
-    Threshold, ThresholdBackward, ramp_backward_multiplies,
+    SlopedUnit, Threshold, ThresholdBackward, ramp_backward_multiplies,
 };
 use crate::op::{Kink, Ramp};
 use crate::run;
+
+/// Whether a ramp is a leaky ReLU whose forward is the [`SlopedUnit`] kernel: threshold
+/// `+0.0` (then `a * (x - t)` is `a * x` bitwise, `-0.0` included), no cap, slope in `(0, 1]`.
+fn leaky_unit<T: Float>(p: &crate::op::RampParams<T>) -> bool {
+    use crate::element::Compute;
+    !p.cap && p.t.to_f64().to_bits() == 0 && SlopedUnit::<T::C>::fits(p.a)
+}
 
 /// `y = max(x, 0)`, element by element: NaN keeps its bits, `-0.0` and `-inf` give `+0.0`.
 /// For integers, `max(x, 0)` (the identity for unsigned types).
@@ -125,10 +132,12 @@ impl Ramp {
             run::relu(x, y);
         } else {
             let p = self.params::<T>();
-            if p.a_zero {
-                run::unary(&RampForward::<T, false>(p), x, y);
-            } else {
-                run::product_select(&RampForward::<T, true>(p), x, x, y);
+            match (p.a_zero, p.cap) {
+                (true, true) => run::unary(&RampForward::<T, false, true>(p), x, y),
+                (true, false) => run::unary(&RampForward::<T, false, false>(p), x, y),
+                (false, true) => run::product_select(&RampForward::<T, true, true>(p), x, x, y),
+                (false, false) if leaky_unit(&p) => run::product_select(&SlopedUnit(p.a), x, x, y),
+                (false, false) => run::product_select(&RampForward::<T, true, false>(p), x, x, y),
             }
         }
     }
@@ -147,10 +156,12 @@ impl Ramp {
             run::relu_inplace(x);
         } else {
             let p = self.params::<T>();
-            if p.a_zero {
-                run::unary_inplace(&RampForward::<T, false>(p), x);
-            } else {
-                run::product_select_inplace(&RampForward::<T, true>(p), None, x);
+            match (p.a_zero, p.cap) {
+                (true, true) => run::unary_inplace(&RampForward::<T, false, true>(p), x),
+                (true, false) => run::unary_inplace(&RampForward::<T, false, false>(p), x),
+                (false, true) => run::product_select_inplace(&RampForward::<T, true, true>(p), None, x),
+                (false, false) if leaky_unit(&p) => run::product_select_inplace(&SlopedUnit(p.a), None, x),
+                (false, false) => run::product_select_inplace(&RampForward::<T, true, false>(p), None, x),
             }
         }
     }
@@ -180,10 +191,11 @@ impl Ramp {
             run::binary(&ReluBackward, x, dy, dx);
         } else {
             let p = self.params::<T>();
-            if ramp_backward_multiplies(&p, kink) {
-                run::product_select(&RampBackward::<T, true>::new(p, kink), x, dy, dx);
-            } else {
-                run::binary(&RampBackward::<T, false>::new(p, kink), x, dy, dx);
+            match (ramp_backward_multiplies(&p, kink), p.cap) {
+                (true, true) => run::product_select(&RampBackward::<T, true, true>::new(p, kink), x, dy, dx),
+                (true, false) => run::product_select(&RampBackward::<T, true, false>::new(p, kink), x, dy, dx),
+                (false, true) => run::binary(&RampBackward::<T, false, true>::new(p, kink), x, dy, dx),
+                (false, false) => run::binary(&RampBackward::<T, false, false>::new(p, kink), x, dy, dx),
             }
         }
     }
@@ -206,10 +218,13 @@ impl Ramp {
             run::relu_backward_inplace(x, dy);
         } else {
             let p = self.params::<T>();
-            if ramp_backward_multiplies(&p, kink) {
-                run::product_select_inplace(&RampBackward::<T, true>::new(p, kink), Some(x), dy);
-            } else {
-                run::binary_inplace(&RampBackward::<T, false>::new(p, kink), x, dy);
+            match (ramp_backward_multiplies(&p, kink), p.cap) {
+                (true, true) => run::product_select_inplace(&RampBackward::<T, true, true>::new(p, kink), Some(x), dy),
+                (true, false) => {
+                    run::product_select_inplace(&RampBackward::<T, true, false>::new(p, kink), Some(x), dy)
+                }
+                (false, true) => run::binary_inplace(&RampBackward::<T, false, true>::new(p, kink), x, dy),
+                (false, false) => run::binary_inplace(&RampBackward::<T, false, false>::new(p, kink), x, dy),
             }
         }
     }
@@ -241,10 +256,11 @@ impl Ramp {
         check_len("y", y.len(), "dy", dy.len());
         check_len("dy", dy.len(), "dx", dx.len());
         let p = self.params::<T>();
-        if p.a_zero {
-            run::binary(&RampBackwardFromOutput::<T, false>(p), y, dy, dx);
-        } else {
-            run::product_select(&RampBackwardFromOutput::<T, true>(p), y, dy, dx);
+        match (p.a_zero, p.cap) {
+            (true, true) => run::binary(&RampBackwardFromOutput::<T, false, true>(p), y, dy, dx),
+            (true, false) => run::binary(&RampBackwardFromOutput::<T, false, false>(p), y, dy, dx),
+            (false, true) => run::product_select(&RampBackwardFromOutput::<T, true, true>(p), y, dy, dx),
+            (false, false) => run::product_select(&RampBackwardFromOutput::<T, true, false>(p), y, dy, dx),
         }
         Ok(())
     }
@@ -271,10 +287,11 @@ impl Ramp {
         self.check_from_output()?;
         check_len("y", y.len(), "dy", dy.len());
         let p = self.params::<T>();
-        if p.a_zero {
-            run::binary_inplace(&RampBackwardFromOutput::<T, false>(p), y, dy);
-        } else {
-            run::product_select_inplace(&RampBackwardFromOutput::<T, true>(p), Some(y), dy);
+        match (p.a_zero, p.cap) {
+            (true, true) => run::binary_inplace(&RampBackwardFromOutput::<T, false, true>(p), y, dy),
+            (true, false) => run::binary_inplace(&RampBackwardFromOutput::<T, false, false>(p), y, dy),
+            (false, true) => run::product_select_inplace(&RampBackwardFromOutput::<T, true, true>(p), Some(y), dy),
+            (false, false) => run::product_select_inplace(&RampBackwardFromOutput::<T, true, false>(p), Some(y), dy),
         }
         Ok(())
     }
@@ -286,7 +303,7 @@ impl Ramp {
     /// assert_eq!(Ramp::relu6().eval(7.5_f64), 6.0);
     /// ```
     pub fn eval<T: Float>(&self, x: T) -> T {
-        RampForward::<T, true>(self.params::<T>()).apply(x)
+        RampForward::<T, true, true>(self.params::<T>()).apply(x)
     }
 
     /// The backward of one value: `dx` for input `x` and upstream `dy`.
@@ -296,7 +313,7 @@ impl Ramp {
     /// assert_eq!(Ramp::relu().derivative(0.0_f64, 1.0, Kink::Mid), 0.5);
     /// ```
     pub fn derivative<T: Float>(&self, x: T, dy: T, kink: Kink) -> T {
-        RampBackward::<T, true>::new(self.params::<T>(), kink).apply(x, dy)
+        RampBackward::<T, true, true>::new(self.params::<T>(), kink).apply(x, dy)
     }
 }
 

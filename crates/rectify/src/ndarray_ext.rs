@@ -91,7 +91,7 @@ impl<A: Float, D: Dimension> RectifyExt<A, D> for ArrayRef<A, D> {
                 like(self, y)
             }
             None => {
-                let k = RampForward::<A, true>(ramp.params::<A>());
+                let k = RampForward::<A, true, true>(ramp.params::<A>());
                 self.mapv(|x| k.apply(x))
             }
         }
@@ -101,7 +101,7 @@ impl<A: Float, D: Dimension> RectifyExt<A, D> for ArrayRef<A, D> {
         match self.as_slice_memory_order_mut() {
             Some(x) => ramp.forward_inplace(x),
             None => {
-                let k = RampForward::<A, true>(ramp.params::<A>());
+                let k = RampForward::<A, true, true>(ramp.params::<A>());
                 self.mapv_inplace(|x| k.apply(x));
             }
         }
@@ -121,7 +121,7 @@ impl<A: Float, D: Dimension> RectifyExt<A, D> for ArrayRef<A, D> {
             ramp.backward(x, g, &mut dx, kink);
             return like(self, dx);
         }
-        let k = RampBackward::<A, true>::new(ramp.params::<A>(), kink);
+        let k = RampBackward::<A, true, true>::new(ramp.params::<A>(), kink);
         Zip::from(self).and(dy).map_collect(|&x, &dy| k.apply(x, dy))
     }
 }
