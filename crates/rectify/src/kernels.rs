@@ -470,8 +470,10 @@ pub(crate) struct Threshold<T: Float> {
 impl<T: Float> Map1<T> for Threshold<T> {
     #[inline(always)]
     fn apply(&self, x: T) -> T {
-        let r = if x.key() > self.th { x } else { self.value };
-        if x.is_nan_elem() { x } else { r }
+        // As in `RampForward`: where the key is the float, a NaN takes `x` here.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)] // the point: true for NaN
+        let r = if !(x.key() <= self.th) { x } else { self.value };
+        if !T::KEY_UNORDERED_NAN && x.is_nan_elem() { x } else { r }
     }
 }
 
@@ -481,8 +483,9 @@ pub(crate) struct ThresholdBackward<K>(pub K);
 impl<T: Float> Map2<T> for ThresholdBackward<T::Key> {
     #[inline(always)]
     fn apply(&self, x: T, dy: T) -> T {
+        // Where the key is the float, the ordered compare already sends NaN to +0.0.
         let r = if x.key() > self.0 { dy } else { T::zero() };
-        if x.is_nan_elem() { T::zero() } else { r }
+        if !T::KEY_UNORDERED_NAN && x.is_nan_elem() { T::zero() } else { r }
     }
 }
 
@@ -495,7 +498,7 @@ impl<T: Float> Map3<T> for CreluBackward {
         let (k, zero) = (x.key(), T::zero().key());
         let r = if k < zero { dy_neg.negate() } else { T::zero() };
         let r = if k > zero { dy_pos } else { r };
-        if x.is_nan_elem() { T::zero() } else { r }
+        if !T::KEY_UNORDERED_NAN && x.is_nan_elem() { T::zero() } else { r }
     }
 }
 
