@@ -91,19 +91,17 @@ pub fn prelu<T: Float>(x: &[T], weight: &[T], layout: ChannelLayout, y: &mut [T]
     let ranges = par::plan(x.len(), size_of::<T>(), s.row);
     let tasks: Vec<_> = split_mut(y, &ranges).into_iter().zip(&ranges).collect();
     par::run(tasks, |(y, r)| {
-        for (x, y) in x[r.clone()].chunks_exact(s.row).zip(y.chunks_exact_mut(s.row)) {
-            if s.run == 1 {
+        let x = &x[r.clone()];
+        if s.run == 1 {
+            for (x, y) in x.chunks_exact(s.row).zip(y.chunks_exact_mut(s.row)) {
                 arch::product_select(level, &SlopedBy, x, weight, y);
-            } else {
-                for ((x, y), w) in x.chunks_exact(s.run).zip(y.chunks_exact_mut(s.run)).zip(weight) {
-                    let k = Sloped(w.widen());
-                    if stream {
-                        arch::map1_stream(level, &Fused(&k), x, y);
-                    } else {
-                        arch::product_select(level, &k, x, x, y);
-                    }
-                }
             }
+        } else if stream {
+            for ((x, y), w) in x.chunks_exact(s.run).zip(y.chunks_exact_mut(s.run)).zip(weight.iter().cycle()) {
+                arch::map1_stream(level, &Fused(&Sloped(w.widen())), x, y);
+            }
+        } else {
+            arch::prelu_planes(level, x, weight, s.run, y);
         }
     });
 }
@@ -118,14 +116,12 @@ pub fn prelu_inplace<T: Float>(x: &mut [T], weight: &[T], layout: ChannelLayout)
     let level = dispatch::level();
     let ranges = par::plan(x.len(), size_of::<T>(), s.row);
     par::run(split_mut(x, &ranges), |x| {
-        for x in x.chunks_exact_mut(s.row) {
-            if s.run == 1 {
+        if s.run == 1 {
+            for x in x.chunks_exact_mut(s.row) {
                 arch::product_select_inplace(level, &Swapped(&SlopedBy), Some(weight), x);
-            } else {
-                for (x, w) in x.chunks_exact_mut(s.run).zip(weight) {
-                    arch::product_select_inplace(level, &Sloped(w.widen()), None, x);
-                }
             }
+        } else {
+            arch::prelu_planes_inplace(level, weight, s.run, x);
         }
     });
 }

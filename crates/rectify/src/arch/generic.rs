@@ -5,7 +5,7 @@
 use crate::element::Element;
 use crate::element::Float;
 use crate::element::sealed::Sealed;
-use crate::kernels::{Fused, Map1, Map2, Map3, Product, bias_relu};
+use crate::kernels::{Fused, Map1, Map2, Map3, Product, Sloped, SlopedUnit, bias_relu};
 
 #[inline(always)]
 pub(crate) fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
@@ -141,7 +141,7 @@ pub(crate) mod x86 {
     use super::{map1, pack_word, select_word};
     use crate::arch::stream::Streamer;
     use crate::element::{Element, Float};
-    use crate::kernels::Product;
+    use crate::kernels::{Product, Sloped, SlopedUnit};
 
     /// # Safety
     /// x86-64-v3 must be available.
@@ -176,6 +176,45 @@ pub(crate) mod x86 {
     pub(crate) unsafe fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
         // SAFETY: forwarded from the caller.
         unsafe { T::product_select_v3(k, a, b, out) }
+    }
+
+    /// PReLU over whole channel-first rows (`x.len()` a multiple of `run * weight.len()`):
+    /// the planes of one call in one loop at this level, so that a small plane costs its
+    /// elements and not a dispatch.
+    ///
+    /// # Safety
+    /// x86-64-v3 must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn prelu_planes<T: Float>(x: &[T], weight: &[T], run: usize, y: &mut [T]) {
+        let planes = x.chunks_exact(run).zip(y.chunks_exact_mut(run)).zip(weight.iter().cycle());
+        for ((x, y), w) in planes {
+            let a = w.widen();
+            if SlopedUnit::fits(a) {
+                // SAFETY: forwarded from the caller.
+                unsafe { T::product_select_v3(&SlopedUnit(a), x, x, y) }
+            } else {
+                // SAFETY: forwarded from the caller.
+                unsafe { T::product_select_v3(&Sloped(a), x, x, y) }
+            }
+        }
+    }
+
+    /// [`prelu_planes`] in place.
+    ///
+    /// # Safety
+    /// x86-64-v3 must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn prelu_planes_inplace<T: Float>(weight: &[T], run: usize, x: &mut [T]) {
+        for (x, w) in x.chunks_exact_mut(run).zip(weight.iter().cycle()) {
+            let a = w.widen();
+            if SlopedUnit::fits(a) {
+                // SAFETY: forwarded from the caller.
+                unsafe { product_select_inplace(&SlopedUnit(a), None, x) }
+            } else {
+                // SAFETY: forwarded from the caller.
+                unsafe { product_select_inplace(&Sloped(a), None, x) }
+            }
+        }
     }
 
     /// [`product_select`] writing over `b` (`a` of `None`: a unary op over `b`).
@@ -353,6 +392,29 @@ pub(crate) fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
 #[inline(always)]
 pub(crate) fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
     map2(&Fused(k), a, b, out)
+}
+
+/// PReLU over whole channel-first rows, plane by plane (the portable level).
+#[inline(always)]
+pub(crate) fn prelu_planes<T: Float>(x: &[T], weight: &[T], run: usize, y: &mut [T]) {
+    let planes = x.chunks_exact(run).zip(y.chunks_exact_mut(run)).zip(weight.iter().cycle());
+    for ((x, y), w) in planes {
+        let a = w.widen();
+        if SlopedUnit::fits(a) { product_select(&SlopedUnit(a), x, x, y) } else { product_select(&Sloped(a), x, x, y) }
+    }
+}
+
+/// [`prelu_planes`] in place.
+#[inline(always)]
+pub(crate) fn prelu_planes_inplace<T: Float>(weight: &[T], run: usize, x: &mut [T]) {
+    for (x, w) in x.chunks_exact_mut(run).zip(weight.iter().cycle()) {
+        let a = w.widen();
+        if SlopedUnit::fits(a) {
+            product_select_inplace(&SlopedUnit(a), None, x)
+        } else {
+            product_select_inplace(&Sloped(a), None, x)
+        }
+    }
 }
 
 /// [`product_select`] writing over `b` (`a` of `None`: a unary op over `b`): the buffered
