@@ -63,6 +63,11 @@ pub trait Product<T: FloatSealed>: Sync {
     const BINARY: bool;
     /// As [`Map1::HEAVY`].
     const HEAVY: bool = false;
+    /// Whether, for a unary op, `select(x, x, p)` is the larger of `p` and `x` (`x` on a
+    /// tie) for every non-NaN `x` and `x` itself for NaN, and the product is NaN only where
+    /// `x` is: then the 16-bit drivers select in f32 registers with one `max` before
+    /// narrowing, instead of a second pass over the 16-bit lanes.
+    const SELECT_IS_MAX: bool = false;
     fn product<V: Lanes<T::C>>(&self, a: V, b: V) -> V;
     fn select(&self, a: T, b: T, product: T) -> T;
 }
@@ -384,6 +389,7 @@ pub(crate) struct SlopedUnit<C>(pub C);
 
 impl<T: Float> Product<T> for SlopedUnit<T::C> {
     const BINARY: bool = false;
+    const SELECT_IS_MAX: bool = true;
     #[inline(always)]
     fn product<V: Lanes<T::C>>(&self, x: V, _: V) -> V {
         V::splat(self.0) * x

@@ -399,6 +399,15 @@ impl core::ops::Mul for F32x8 {
     }
 }
 
+impl F32x8 {
+    /// `self > other ? self : other`: `vmaxps`, which returns `other` when either is NaN.
+    #[inline(always)]
+    fn max_or_second(self, other: F32x8) -> F32x8 {
+        // SAFETY: an F32x8 exists only where AVX is available (see the type).
+        F32x8(unsafe { _mm256_max_ps(self.0, other.0) })
+    }
+}
+
 impl Lanes<f32> for F32x8 {
     #[inline(always)]
     fn splat(v: f32) -> F32x8 {
@@ -415,6 +424,8 @@ impl Lanes<f32> for F32x8 {
 
 /// The 16-bit floats' vector conversions to and from f32.
 pub(crate) trait Half: Float<C = f32> {
+    /// The bits of positive infinity (above them, as a magnitude: NaN).
+    const INF: i16;
     /// Widens 8 lanes, exactly for every non-NaN value (a NaN stays a NaN; arithmetic on it
     /// quiets it, as the per-lane widening does).
     ///
@@ -428,23 +439,45 @@ pub(crate) trait Half: Float<C = f32> {
     ///
     /// # Safety
     /// AVX2 and F16C must be available; `dst` writable for 16 elements.
-    unsafe fn narrow16(lo: F32x8, hi: F32x8, dst: *mut Self);
+    // Inlined always, like every body here: not inlined, it would be compiled without the
+    // caller's target features and its intrinsics would stay calls (measured 25x slower).
+    #[inline(always)]
+    unsafe fn narrow16(lo: F32x8, hi: F32x8, dst: *mut Self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { _mm256_storeu_si256(dst.cast(), Self::narrow16_bits(lo, hi)) }
+    }
+    /// As [`Half::narrow16`], into a register.
+    ///
+    /// # Safety
+    /// AVX2 and F16C must be available.
+    unsafe fn narrow16_bits(lo: F32x8, hi: F32x8) -> __m256i;
+    /// As [`Half::narrow16_bits`] where the caller replaces every NaN lane afterwards: the
+    /// bits of those lanes are unspecified, which spares bf16 its NaN handling.
+    ///
+    /// # Safety
+    /// AVX2 and F16C must be available.
+    #[inline(always)]
+    unsafe fn narrow16_bits_unless_nan(lo: F32x8, hi: F32x8) -> __m256i {
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::narrow16_bits(lo, hi) }
+    }
 }
 
 impl Half for f16 {
+    const INF: i16 = 0x7c00;
     #[inline(always)]
     unsafe fn widen8(src: *const f16) -> F32x8 {
         // SAFETY: F16C (caller); 8 two-byte lanes readable (caller).
         F32x8(unsafe { _mm256_cvtph_ps(_mm_loadu_si128(src.cast())) })
     }
     #[inline(always)]
-    unsafe fn narrow16(lo: F32x8, hi: F32x8, dst: *mut f16) {
-        // SAFETY: F16C (caller); 16 two-byte lanes writable (caller). The instruction keeps
-        // a NaN's sign and top payload bits and sets the quiet bit, as `narrow` does.
+    unsafe fn narrow16_bits(lo: F32x8, hi: F32x8) -> __m256i {
+        // SAFETY: F16C (caller). The instruction keeps a NaN's sign and top payload bits and
+        // sets the quiet bit, as `narrow` does.
         unsafe {
             let lo = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(lo.0);
             let hi = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(hi.0);
-            _mm256_storeu_si256(dst.cast(), _mm256_set_m128i(hi, lo));
+            _mm256_set_m128i(hi, lo)
         }
     }
 }
@@ -458,18 +491,30 @@ impl Half for f16 {
 unsafe fn bf16_bits8(v: F32x8) -> __m256i {
     // SAFETY: AVX2 (caller).
     unsafe {
-        let x = _mm256_castps_si256(v.0);
-        let top = _mm256_srli_epi32::<16>(x);
-        let bias = _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(top, _mm256_set1_epi32(1)));
-        let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(x, bias));
+        let top = _mm256_srli_epi32::<16>(_mm256_castps_si256(v.0));
         let nan = _mm256_or_si256(top, _mm256_set1_epi32(0x40));
-        let magnitude = _mm256_and_si256(x, _mm256_set1_epi32(0x7fff_ffff));
-        let is_nan = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7f80_0000));
-        _mm256_blendv_epi8(rounded, nan, is_nan)
+        let is_nan = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(v.0, v.0));
+        _mm256_blendv_epi8(bf16_bits8_unless_nan(v), nan, is_nan)
+    }
+}
+
+/// [`bf16_bits8`] for lanes that are not NaN (the bits of NaN lanes are unspecified).
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+unsafe fn bf16_bits8_unless_nan(v: F32x8) -> __m256i {
+    // SAFETY: AVX2 (caller).
+    unsafe {
+        let x = _mm256_castps_si256(v.0);
+        let lsb = _mm256_and_si256(_mm256_srli_epi32::<16>(x), _mm256_set1_epi32(1));
+        let bias = _mm256_add_epi32(_mm256_set1_epi32(0x7fff), lsb);
+        _mm256_srli_epi32::<16>(_mm256_add_epi32(x, bias))
     }
 }
 
 impl Half for bf16 {
+    const INF: i16 = 0x7f80;
     #[inline(always)]
     unsafe fn widen8(src: *const bf16) -> F32x8 {
         // SAFETY: AVX2 (caller); 8 two-byte lanes readable (caller). bf16 is the top half
@@ -479,13 +524,20 @@ impl Half for bf16 {
         })
     }
     #[inline(always)]
-    unsafe fn narrow16(lo: F32x8, hi: F32x8, dst: *mut bf16) {
-        // SAFETY: AVX2 (caller); 16 two-byte lanes writable (caller). Every lane fits 16
-        // bits, so the saturating pack keeps it; it interleaves 64-bit quarters, which the
-        // permute puts back in order.
+    unsafe fn narrow16_bits(lo: F32x8, hi: F32x8) -> __m256i {
+        // SAFETY: AVX2 (caller). Every lane fits 16 bits, so the saturating pack keeps it;
+        // it interleaves 64-bit quarters, which the permute puts back in order.
         unsafe {
             let packed = _mm256_packus_epi32(bf16_bits8(lo), bf16_bits8(hi));
-            _mm256_storeu_si256(dst.cast(), _mm256_permute4x64_epi64::<0b11_01_10_00>(packed));
+            _mm256_permute4x64_epi64::<0b11_01_10_00>(packed)
+        }
+    }
+    #[inline(always)]
+    unsafe fn narrow16_bits_unless_nan(lo: F32x8, hi: F32x8) -> __m256i {
+        // SAFETY: AVX2 (caller); as `narrow16_bits`.
+        unsafe {
+            let packed = _mm256_packus_epi32(bf16_bits8_unless_nan(lo), bf16_bits8_unless_nan(hi));
+            _mm256_permute4x64_epi64::<0b11_01_10_00>(packed)
         }
     }
 }
@@ -500,6 +552,10 @@ impl Half for bf16 {
 /// AVX2 and F16C must be available.
 #[inline(always)]
 pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
+    if K::SELECT_IS_MAX && !K::BINARY {
+        // SAFETY: forwarded from the caller.
+        return unsafe { max_select_16(k, a, out) };
+    }
     const BLOCK: usize = 128;
     let mut products = [T::zero(); BLOCK];
     for ((a, b), out) in a.chunks(BLOCK).zip(b.chunks(BLOCK)).zip(out.chunks_mut(BLOCK)) {
@@ -522,6 +578,36 @@ pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>>(k: &K, a: &[T], b
         for (((o, &a), &b), &p) in out.iter_mut().zip(a).zip(b).zip(&*p) {
             *o = k.select(a, b, p);
         }
+    }
+}
+
+/// `out = k(x)` for a unary op whose select is a `max` ([`Product::SELECT_IS_MAX`]), in one
+/// pass: widen, product, `max` with `x` and narrow in registers, then the NaN lanes of `x`
+/// put back as they were (the widening quiets a signalling NaN). A tie of `p` and `x`
+/// narrows to `x`'s own bits, as the select would give.
+///
+/// # Safety
+/// AVX2 and F16C must be available.
+#[inline(always)]
+unsafe fn max_select_16<T: Half, K: Product<T>>(k: &K, x: &[T], out: &mut [T]) {
+    let n = out.len().min(x.len());
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: AVX2 and F16C (caller); i + 16 <= n, the length of x and out.
+        unsafe {
+            let src = x.as_ptr().add(i);
+            let (x0, x1) = (T::widen8(src), T::widen8(src.add(8)));
+            // A lane is NaN only where x is (the slope is finite), and those are replaced.
+            let (r0, r1) = (k.product(x0, x0).max_or_second(x0), k.product(x1, x1).max_or_second(x1));
+            let r = T::narrow16_bits_unless_nan(r0, r1);
+            let s = _mm256_loadu_si256(src.cast());
+            let nan = _mm256_cmpgt_epi16(_mm256_and_si256(s, _mm256_set1_epi16(0x7fff)), _mm256_set1_epi16(T::INF));
+            _mm256_storeu_si256(out.as_mut_ptr().add(i).cast(), _mm256_blendv_epi8(r, s, nan));
+        }
+        i += 16;
+    }
+    for (o, &x) in out[i..n].iter_mut().zip(&x[i..n]) {
+        *o = crate::kernels::fused(k, x, x);
     }
 }
 
