@@ -612,6 +612,7 @@ fn streaming<T: Bits>() {
     let src_x: Vec<T> = (0..n_max).map(|_| xs[rng.below(xs.len())]).collect();
     let src_dy: Vec<T> = (0..n_max).map(|_| dys[rng.below(dys.len())]).collect();
     let ramp = Ramp::new(0.1, 0.5, 4.0).unwrap();
+    let leaky = Ramp::leaky(0.01).unwrap();
     rectify::with_stream_threshold(0, || {
         on_every_level(&[Par::Seq, Par::Threads(2)], |isa, par| {
             for len in [1, 31, block - 1, block, block + 1, 2 * block + 17, 3 * block] {
@@ -623,6 +624,8 @@ fn streaming<T: Bits>() {
                     let y = &mut y[off % 7..off % 7 + len];
                     ramp.forward(x, y);
                     assert_bits_eq(y, &x.iter().map(|&v| r::ramp(&ramp, v)).collect::<Vec<_>>(), &what);
+                    leaky.forward(x, y);
+                    assert_bits_eq(y, &x.iter().map(|&v| r::ramp(&leaky, v)).collect::<Vec<_>>(), &what);
                     rectify::relu(x, y);
                     assert_bits_eq(y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &what);
                     ramp.backward(x, dy, y, Kink::Mid);
