@@ -3,8 +3,8 @@
 use crate::element::{Element, Float};
 use crate::error::{Error, check_len};
 use crate::kernels::{
-    CreluBackward, Map1, Map2, NegRelu, RampBackward, RampBackwardFromOutput, RampForward, Relu, ReluBackward,
-    SlopedUnit, Threshold, ThresholdBackward, ramp_backward_multiplies,
+    AboveBits16, CreluBackward, Map1, Map2, NegRelu, RampBackward, RampBackwardFromOutput, RampForward, Relu,
+    ReluBackward, SlopedUnit, Threshold, ThresholdBackward, ramp_backward_multiplies,
 };
 use crate::op::{Kink, Ramp};
 use crate::run;
@@ -133,8 +133,14 @@ impl Ramp {
         } else {
             let p = self.params::<T>();
             match (p.a_zero, p.cap) {
-                (true, true) => run::unary(&RampForward::<T, false, true>(p), x, y),
-                (true, false) => run::unary(&RampForward::<T, false, false>(p), x, y),
+                (true, true) => match AboveBits16::<true>::ramp(&p) {
+                    Some(k) => run::unary(&k, x, y),
+                    None => run::unary(&RampForward::<T, false, true>(p), x, y),
+                },
+                (true, false) => match AboveBits16::<false>::ramp(&p) {
+                    Some(k) => run::unary(&k, x, y),
+                    None => run::unary(&RampForward::<T, false, false>(p), x, y),
+                },
                 (false, true) => run::product_select(&RampForward::<T, true, true>(p), x, x, y),
                 (false, false) if leaky_unit(&p) => run::product_select(&SlopedUnit(p.a), x, x, y),
                 (false, false) => run::product_select(&RampForward::<T, true, false>(p), x, x, y),
@@ -157,8 +163,14 @@ impl Ramp {
         } else {
             let p = self.params::<T>();
             match (p.a_zero, p.cap) {
-                (true, true) => run::unary_inplace(&RampForward::<T, false, true>(p), x),
-                (true, false) => run::unary_inplace(&RampForward::<T, false, false>(p), x),
+                (true, true) => match AboveBits16::<true>::ramp(&p) {
+                    Some(k) => run::unary_inplace(&k, x),
+                    None => run::unary_inplace(&RampForward::<T, false, true>(p), x),
+                },
+                (true, false) => match AboveBits16::<false>::ramp(&p) {
+                    Some(k) => run::unary_inplace(&k, x),
+                    None => run::unary_inplace(&RampForward::<T, false, false>(p), x),
+                },
                 (false, true) => run::product_select_inplace(&RampForward::<T, true, true>(p), None, x),
                 (false, false) if leaky_unit(&p) => run::product_select_inplace(&SlopedUnit(p.a), None, x),
                 (false, false) => run::product_select_inplace(&RampForward::<T, true, false>(p), None, x),
@@ -337,7 +349,10 @@ impl Ramp {
 pub fn threshold<T: Float>(x: &[T], th: f64, value: f64, y: &mut [T]) -> Result<(), Error> {
     let k = threshold_kernel::<T>(th, value)?;
     check_len("x", x.len(), "y", y.len());
-    run::unary(&k, x, y);
+    match AboveBits16::threshold(T::from_f64(th), T::from_f64(value)) {
+        Some(bits) => run::unary(&bits, x, y),
+        None => run::unary(&k, x, y),
+    }
     Ok(())
 }
 
@@ -347,7 +362,10 @@ pub fn threshold<T: Float>(x: &[T], th: f64, value: f64, y: &mut [T]) -> Result<
 /// As [`threshold`].
 pub fn threshold_inplace<T: Float>(x: &mut [T], th: f64, value: f64) -> Result<(), Error> {
     let k = threshold_kernel::<T>(th, value)?;
-    run::unary_inplace(&k, x);
+    match AboveBits16::threshold(T::from_f64(th), T::from_f64(value)) {
+        Some(bits) => run::unary_inplace(&bits, x),
+        None => run::unary_inplace(&k, x),
+    }
     Ok(())
 }
 

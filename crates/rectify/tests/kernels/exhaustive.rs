@@ -43,8 +43,18 @@ fn all_16_bit_patterns<T: Bits>() {
                 }
             }
         }
-        rectify::threshold(&x, 0.5, -2.0, &mut y).unwrap();
-        assert_bits_eq(&y, &x.iter().map(|&v| r::threshold(0.5, -2.0, v)).collect::<Vec<_>>(), &|| what("threshold"));
+        // Thresholds on both sides of zero, at both zeros and at both infinities (those at
+        // or above +0.0 run on raw bits for 16-bit floats), out of place and in place.
+        for (th, value) in
+            [(0.5, -2.0), (0.0, 7.0), (-0.0, f64::NAN), (-1.5, 0.25), (f64::INFINITY, 1.0), (f64::NEG_INFINITY, 1.0)]
+        {
+            let want: Vec<T> = x.iter().map(|&v| r::threshold(th, value, v)).collect();
+            rectify::threshold(&x, th, value, &mut y).unwrap();
+            assert_bits_eq(&y, &want, &|| what(&format!("threshold({th}, {value})")));
+            let mut z = x.clone();
+            rectify::threshold_inplace(&mut z, th, value).unwrap();
+            assert_bits_eq(&z, &want, &|| what(&format!("threshold({th}, {value}) in place")));
+        }
         let mut y2 = vec![T::from_u64(0); 2 * n];
         rectify::crelu(&x, 256, &mut y2);
         for (i, &v) in x.iter().enumerate() {

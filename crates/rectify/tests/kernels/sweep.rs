@@ -148,6 +148,8 @@ pub fn ramps() -> Vec<(&'static str, Ramp)> {
         ("leaky -0.5", Ramp::leaky(-0.5).unwrap()),
         ("relu6", Ramp::relu6()),
         ("clipped 0.1", Ramp::clipped(0.1).unwrap()),
+        // The cap and the threshold round to the same 16-bit value: the cap wins.
+        ("clipped tie", Ramp::new(0.0, 1.0, 1.0001).unwrap()),
         ("thresholded 1", Ramp::thresholded(1.0).unwrap()),
         ("thresholded -0.5", Ramp::thresholded(-0.5).unwrap()),
         ("ramp 0.2 -1 3.5", Ramp::new(0.2, -1.0, 3.5).unwrap()),
