@@ -3,8 +3,8 @@
 use crate::element::{Element, Float};
 use crate::error::{Error, check_len};
 use crate::kernels::{
-    AboveBits16, CreluBackward, Map1, Map2, NegRelu, RampBackward, RampBackwardFromOutput, RampForward, Relu,
-    ReluBackward, SlopedUnit, Threshold, ThresholdBackward, ramp_backward_multiplies,
+    AboveBits16, CreluBackward, Map1, Map2, NegRelu, RampBackward, RampBackwardBits16, RampBackwardFromOutput,
+    RampForward, Relu, ReluBackward, SlopedUnit, Threshold, ThresholdBackward, ramp_backward_multiplies,
 };
 use crate::op::{Kink, Ramp};
 use crate::run;
@@ -206,8 +206,14 @@ impl Ramp {
             match (ramp_backward_multiplies(&p, kink), p.cap) {
                 (true, true) => run::product_select(&RampBackward::<T, true, true>::new(p, kink), x, dy, dx),
                 (true, false) => run::product_select(&RampBackward::<T, true, false>::new(p, kink), x, dy, dx),
-                (false, true) => run::binary(&RampBackward::<T, false, true>::new(p, kink), x, dy, dx),
-                (false, false) => run::binary(&RampBackward::<T, false, false>::new(p, kink), x, dy, dx),
+                (false, true) => match RampBackwardBits16::<true>::new(&p, kink) {
+                    Some(k) => run::binary(&k, x, dy, dx),
+                    None => run::binary(&RampBackward::<T, false, true>::new(p, kink), x, dy, dx),
+                },
+                (false, false) => match RampBackwardBits16::<false>::new(&p, kink) {
+                    Some(k) => run::binary(&k, x, dy, dx),
+                    None => run::binary(&RampBackward::<T, false, false>::new(p, kink), x, dy, dx),
+                },
             }
         }
     }
@@ -235,8 +241,14 @@ impl Ramp {
                 (true, false) => {
                     run::product_select_inplace(&RampBackward::<T, true, false>::new(p, kink), Some(x), dy)
                 }
-                (false, true) => run::binary_inplace(&RampBackward::<T, false, true>::new(p, kink), x, dy),
-                (false, false) => run::binary_inplace(&RampBackward::<T, false, false>::new(p, kink), x, dy),
+                (false, true) => match RampBackwardBits16::<true>::new(&p, kink) {
+                    Some(k) => run::binary_inplace(&k, x, dy),
+                    None => run::binary_inplace(&RampBackward::<T, false, true>::new(p, kink), x, dy),
+                },
+                (false, false) => match RampBackwardBits16::<false>::new(&p, kink) {
+                    Some(k) => run::binary_inplace(&k, x, dy),
+                    None => run::binary_inplace(&RampBackward::<T, false, false>::new(p, kink), x, dy),
+                },
             }
         }
     }
@@ -269,8 +281,14 @@ impl Ramp {
         check_len("dy", dy.len(), "dx", dx.len());
         let p = self.params::<T>();
         match (p.a_zero, p.cap) {
-            (true, true) => run::binary(&RampBackwardFromOutput::<T, false, true>(p), y, dy, dx),
-            (true, false) => run::binary(&RampBackwardFromOutput::<T, false, false>(p), y, dy, dx),
+            (true, true) => match RampBackwardBits16::<true>::from_output(&p) {
+                Some(k) => run::binary(&k, y, dy, dx),
+                None => run::binary(&RampBackwardFromOutput::<T, false, true>(p), y, dy, dx),
+            },
+            (true, false) => match RampBackwardBits16::<false>::from_output(&p) {
+                Some(k) => run::binary(&k, y, dy, dx),
+                None => run::binary(&RampBackwardFromOutput::<T, false, false>(p), y, dy, dx),
+            },
             (false, true) => run::product_select(&RampBackwardFromOutput::<T, true, true>(p), y, dy, dx),
             (false, false) => run::product_select(&RampBackwardFromOutput::<T, true, false>(p), y, dy, dx),
         }
@@ -300,8 +318,14 @@ impl Ramp {
         check_len("y", y.len(), "dy", dy.len());
         let p = self.params::<T>();
         match (p.a_zero, p.cap) {
-            (true, true) => run::binary_inplace(&RampBackwardFromOutput::<T, false, true>(p), y, dy),
-            (true, false) => run::binary_inplace(&RampBackwardFromOutput::<T, false, false>(p), y, dy),
+            (true, true) => match RampBackwardBits16::<true>::from_output(&p) {
+                Some(k) => run::binary_inplace(&k, y, dy),
+                None => run::binary_inplace(&RampBackwardFromOutput::<T, false, true>(p), y, dy),
+            },
+            (true, false) => match RampBackwardBits16::<false>::from_output(&p) {
+                Some(k) => run::binary_inplace(&k, y, dy),
+                None => run::binary_inplace(&RampBackwardFromOutput::<T, false, false>(p), y, dy),
+            },
             (false, true) => run::product_select_inplace(&RampBackwardFromOutput::<T, true, true>(p), Some(y), dy),
             (false, false) => run::product_select_inplace(&RampBackwardFromOutput::<T, true, false>(p), Some(y), dy),
         }

@@ -542,6 +542,63 @@ impl<T: Float, const CAP: bool> Map1<T> for AboveBits16<CAP> {
     }
 }
 
+/// The ramp backward without a product (`a == 0`, kink factors 0 or 1) on the raw bits of
+/// a 16-bit float, for `t >= 0`, as [`AboveBits16`]: `dy` above `t`, the kink's `dy` or
+/// +0.0 at `t` (and at `m`), +0.0 below `t`, above `m` and for NaN. ReLU6's backward and
+/// the clipped and thresholded ones; from the output too, which for `a == 0` is this with
+/// the lower kink.
+pub(crate) struct RampBackwardBits16<const CAP: bool> {
+    t: i16,
+    m: i16,
+    /// Equality with `t` compares `x & eq_mask`: `0x7fff` when `t` is zero, so that -0.0
+    /// is at the kink too; all ones otherwise.
+    eq_mask: i16,
+    inf: i16,
+    dy_at_t: bool,
+    dy_at_m: bool,
+}
+
+impl<const CAP: bool> RampBackwardBits16<CAP> {
+    /// The backward from the input, where it applies.
+    pub(crate) fn new<T: Float>(p: &RampParams<T>, kink: Kink) -> Option<Self> {
+        debug_assert!(CAP == p.cap);
+        let i = KinkFactor::index(kink);
+        let (kink_t, kink_m) = (p.kink_t[i], p.kink_m[i]);
+        if !p.a_zero || kink_t.multiplies() || kink_m.multiplies() {
+            return None;
+        }
+        let bits = AboveBits16::<CAP>::ramp(p)?;
+        let eq_mask = if bits.t == 0 { 0x7fff } else { -1 };
+        Some(RampBackwardBits16 {
+            t: bits.t,
+            m: bits.m,
+            eq_mask,
+            inf: bits.inf,
+            dy_at_t: kink_t.is_one,
+            dy_at_m: kink_m.is_one,
+        })
+    }
+
+    /// The backward from the output (`a == 0`), where it applies.
+    pub(crate) fn from_output<T: Float>(p: &RampParams<T>) -> Option<Self> {
+        Self::new(p, Kink::Lower)
+    }
+}
+
+impl<T: Float, const CAP: bool> Map2<T> for RampBackwardBits16<CAP> {
+    #[inline(always)]
+    fn apply(&self, x: T, dy: T) -> T {
+        let s = x.bits() as u16 as i16;
+        let zero = T::zero();
+        let r = if s > self.t { dy } else { zero };
+        let r = if s & self.eq_mask == self.t { if self.dy_at_t { dy } else { zero } } else { r };
+        let r = if CAP && s == self.m { if self.dy_at_m { dy } else { zero } } else { r };
+        // Above the cap, or a positive NaN (above +inf); a negative NaN is below `t`.
+        let above = if CAP { self.m } else { self.inf };
+        if s > above { zero } else { r }
+    }
+}
+
 /// `x > th ? dy : +0.0` (the threshold as an order key).
 pub(crate) struct ThresholdBackward<K>(pub K);
 
