@@ -52,7 +52,7 @@
 //! | ReLU with a 1-bit mask | [`relu_with_mask`], [`relu_inplace_with_mask`], [`relu_backward_from_mask`], [`ReluMask`] |
 //! | fused bias + ReLU | [`bias_relu`] |
 //! | leaky, ReLU6, clipped, thresholded, general | [`Ramp`]: [`Ramp::forward`], [`Ramp::backward`], [`Ramp::backward_from_output`] |
-//! | PReLU | [`prelu`], [`prelu_inplace`], [`prelu_backward`] with [`ChannelLayout`] |
+//! | PReLU | [`prelu()`], [`prelu_inplace`], [`prelu_backward`] with [`ChannelLayout`] |
 //! | RReLU | [`Rrelu`] |
 //! | threshold | [`threshold`], [`threshold_backward`] |
 //! | CReLU | [`crelu`], [`crelu_backward`] |
