@@ -134,8 +134,7 @@ pub(crate) fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
 
 /// `out = k(a, b)` for an op that multiplies (`b` is ignored by unary ops: pass `a`).
 /// f32 and f64 take the generic drivers (streaming stores included); f16 and bf16 the
-/// product-then-select drivers, which convert vectors in hardware on v3 and up (with
-/// streaming stores for large outputs).
+/// product-then-select drivers, which convert vectors in hardware on v3 and up.
 pub(crate) fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
     if size_of::<T>() != 2 {
         return if K::BINARY { binary(&Fused(k), a, b, out) } else { unary(&Fused(k), a, out) };
@@ -144,8 +143,7 @@ pub(crate) fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], o
         return arch::generic::product_select(k, a, b, out);
     }
     let level = dispatch::level();
-    let driver = if streams::<T>(out.len()) { arch::product_select_stream } else { arch::product_select };
-    over(out, |r, out| driver(level, k, &a[r.clone()], &b[r], out));
+    over(out, |r, out| arch::product_select(level, k, &a[r.clone()], &b[r], out));
 }
 
 /// [`product_select`] writing over `b`; `a` is `None` for a unary op (over `b` alone).

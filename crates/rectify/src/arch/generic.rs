@@ -178,29 +178,6 @@ pub(crate) mod x86 {
         unsafe { T::product_select_v3(k, a, b, out) }
     }
 
-    /// [`product_select`] with streaming stores, for outputs beyond the cache: blocks are
-    /// computed into a buffer in L1 and streamed out (the 16-bit floats; f32 and f64 take
-    /// the streaming drivers of `stream` with the fused kernel).
-    ///
-    /// # Safety
-    /// x86-64-v3 must be available.
-    #[inline(always)]
-    pub(crate) unsafe fn product_select_stream<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
-        const BLOCK: usize = 256;
-        let Some(&fill) = a.first() else { return };
-        let mut buf = [fill; BLOCK];
-        let mut streamer = Streamer::new(out, fill);
-        for (a, b) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
-            let block = &mut buf[..a.len()];
-            // SAFETY: forwarded from the caller; the blocks add up to `out`'s length.
-            unsafe {
-                T::product_select_v3(k, a, b, block);
-                streamer.push(block);
-            }
-        }
-        streamer.finish();
-    }
-
     /// PReLU over whole channel-first rows (`x.len()` a multiple of `run * weight.len()`):
     /// the planes of one call in one loop at this level, so that a small plane costs its
     /// elements and not a dispatch.
@@ -415,13 +392,6 @@ pub(crate) fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
 #[inline(always)]
 pub(crate) fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
     map2(&Fused(k), a, b, out)
-}
-
-/// [`product_select`] for outputs beyond the cache (the portable level has no streaming
-/// stores).
-#[inline(always)]
-pub(crate) fn product_select_stream<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
-    product_select(k, a, b, out)
 }
 
 /// PReLU over whole channel-first rows, plane by plane (the portable level).
