@@ -562,11 +562,11 @@ impl<const CAP: bool> RampBackwardBits16<CAP> {
     /// The backward from the input, where it applies.
     pub(crate) fn new<T: Float>(p: &RampParams<T>, kink: Kink) -> Option<Self> {
         debug_assert!(CAP == p.cap);
-        let i = KinkFactor::index(kink);
-        let (kink_t, kink_m) = (p.kink_t[i], p.kink_m[i]);
-        if !p.a_zero || kink_t.multiplies() || kink_m.multiplies() {
+        if ramp_backward_multiplies(p, kink) {
             return None;
         }
+        let i = KinkFactor::index(kink);
+        let (kink_t, kink_m) = (p.kink_t[i], p.kink_m[i]);
         let bits = AboveBits16::<CAP>::ramp(p)?;
         let eq_mask = if bits.t == 0 { 0x7fff } else { -1 };
         Some(RampBackwardBits16 {
