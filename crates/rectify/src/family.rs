@@ -3,8 +3,9 @@
 use crate::element::{Element, Float};
 use crate::error::{Error, check_len};
 use crate::kernels::{
-    AboveBits16, CreluBackward, Map1, Map2, NegRelu, RampBackward, RampBackwardBits16, RampBackwardFromOutput,
-    RampForward, Relu, ReluBackward, SlopedUnit, Threshold, ThresholdBackward, ramp_backward_multiplies,
+    AboveBits16, CreluBackward, LeakyBackward, Map1, Map2, NegRelu, RampBackward, RampBackwardBits16,
+    RampBackwardFromOutput, RampForward, Relu, ReluBackward, SlopedUnit, Threshold, ThresholdBackward,
+    ramp_backward_multiplies,
 };
 use crate::op::{Kink, Ramp};
 use crate::run;
@@ -205,6 +206,7 @@ impl Ramp {
             let p = self.params::<T>();
             match (ramp_backward_multiplies(&p, kink), p.cap) {
                 (true, true) => run::product_select(&RampBackward::<T, true, true>::new(p, kink), x, dy, dx),
+                (true, false) if LeakyBackward::fits(&p, kink) => run::product_select(&LeakyBackward(p.a), x, dy, dx),
                 (true, false) => run::product_select(&RampBackward::<T, true, false>::new(p, kink), x, dy, dx),
                 (false, true) => match RampBackwardBits16::<true>::new(&p, kink) {
                     Some(k) => run::binary(&k, x, dy, dx),
@@ -238,6 +240,9 @@ impl Ramp {
             let p = self.params::<T>();
             match (ramp_backward_multiplies(&p, kink), p.cap) {
                 (true, true) => run::product_select_inplace(&RampBackward::<T, true, true>::new(p, kink), Some(x), dy),
+                (true, false) if LeakyBackward::fits(&p, kink) => {
+                    run::product_select_inplace(&LeakyBackward(p.a), Some(x), dy)
+                }
                 (true, false) => {
                     run::product_select_inplace(&RampBackward::<T, true, false>::new(p, kink), Some(x), dy)
                 }
@@ -290,6 +295,9 @@ impl Ramp {
                 None => run::binary(&RampBackwardFromOutput::<T, false, false>(p), y, dy, dx),
             },
             (false, true) => run::product_select(&RampBackwardFromOutput::<T, true, true>(p), y, dy, dx),
+            (false, false) if LeakyBackward::fits_from_output(&p) => {
+                run::product_select(&LeakyBackward(p.a), y, dy, dx)
+            }
             (false, false) => run::product_select(&RampBackwardFromOutput::<T, true, false>(p), y, dy, dx),
         }
         Ok(())
@@ -327,6 +335,9 @@ impl Ramp {
                 None => run::binary_inplace(&RampBackwardFromOutput::<T, false, false>(p), y, dy),
             },
             (false, true) => run::product_select_inplace(&RampBackwardFromOutput::<T, true, true>(p), Some(y), dy),
+            (false, false) if LeakyBackward::fits_from_output(&p) => {
+                run::product_select_inplace(&LeakyBackward(p.a), Some(y), dy)
+            }
             (false, false) => run::product_select_inplace(&RampBackwardFromOutput::<T, true, false>(p), Some(y), dy),
         }
         Ok(())

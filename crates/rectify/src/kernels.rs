@@ -69,6 +69,10 @@ pub trait Product<T: FloatSealed>: Sync {
     /// `x` is: then the 16-bit drivers select in f32 registers with one `max` before
     /// narrowing, instead of a second pass over the 16-bit lanes.
     const SELECT_IS_MAX: bool = false;
+    /// Whether, for a binary op `(x, dy)`, the product reads only `dy` and
+    /// `select(x, dy, p)` is `dy` where `x > 0`, `+0.0` where `x` is NaN and `p` elsewhere:
+    /// then the 16-bit drivers compare the raw bits of `x` in registers, in one pass.
+    const DY_ABOVE_ZERO: bool = false;
     fn product<V: Lanes<T::C>>(&self, a: V, b: V) -> V;
     fn select(&self, a: T, b: T, product: T) -> T;
 }
@@ -447,6 +451,54 @@ impl<T: Float> Map2<T> for SlopedBackward<T::C> {
     #[inline(always)]
     fn apply(&self, x: T, dy: T) -> T {
         fused(self, x, dy)
+    }
+}
+
+/// The leaky ReLU backward, from the input or from the output: `x > 0 ? dy : a * dy`,
+/// `+0.0` for NaN `x`. It is the ramp backward (from either side) wherever the threshold is
+/// zero, there is no cap and the lanes at zero take the slope too (see
+/// [`LeakyBackward::fits`] and [`LeakyBackward::fits_from_output`]): one compare where
+/// the general kernel keeps three, and one pass for the 16-bit floats.
+pub(crate) struct LeakyBackward<C>(pub C);
+
+impl<C: Compute> LeakyBackward<C> {
+    /// Whether [`RampBackward`] with these parameters and kink is this kernel: threshold
+    /// `±0.0`, no cap, and a kink factor at zero that multiplies and equals the slope, so
+    /// that the product of every lane at or below zero is `a * dy`. (A factor of one would
+    /// pass `dy` itself, a NaN's bits unquieted, so it must multiply.)
+    pub(crate) fn fits<T: Float<C = C>>(p: &RampParams<T>, kink: Kink) -> bool {
+        !p.cap && p.t.to_f64() == 0.0 && Self::kink_is_slope(p.a, p.kink_t[KinkFactor::index(kink)])
+    }
+
+    /// Whether a [`SlopedBackward`] (a PReLU plane) is this kernel.
+    pub(crate) fn fits_sloped(k: &SlopedBackward<C>) -> bool {
+        Self::kink_is_slope(k.a, k.kink)
+    }
+
+    /// A kink factor that multiplies and equals the slope (which is then neither zero nor
+    /// NaN).
+    fn kink_is_slope(a: C, kink: KinkFactor) -> bool {
+        kink.multiplies() && kink.compute::<C>() == a
+    }
+
+    /// Whether [`RampBackwardFromOutput`] with these parameters is this kernel: threshold
+    /// `±0.0`, no cap, `0 < a < 1` (an output of zero then came from below the kink).
+    pub(crate) fn fits_from_output<T: Float<C = C>>(p: &RampParams<T>) -> bool {
+        !p.cap && p.t.to_f64() == 0.0 && !p.a_zero && !p.a_ge_one
+    }
+}
+
+impl<T: Float> Product<T> for LeakyBackward<T::C> {
+    const BINARY: bool = true;
+    const DY_ABOVE_ZERO: bool = true;
+    #[inline(always)]
+    fn product<V: Lanes<T::C>>(&self, _: V, dy: V) -> V {
+        V::splat(self.0) * dy
+    }
+    #[inline(always)]
+    fn select(&self, x: T, dy: T, product: T) -> T {
+        let r = if x.key() > T::zero().key() { dy } else { product };
+        if x.is_nan_elem() { T::zero() } else { r }
     }
 }
 

@@ -6,7 +6,9 @@ use crate::arch;
 use crate::dispatch;
 use crate::element::{Compute, Float};
 use crate::error::check_len;
-use crate::kernels::{Fused, LOWER, MID, Sloped, SlopedBackward, SlopedBy, SlopedByBackward, Swapped, UPPER};
+use crate::kernels::{
+    Fused, LOWER, LeakyBackward, MID, Sloped, SlopedBackward, SlopedBy, SlopedByBackward, Swapped, UPPER,
+};
 use crate::op::Kink;
 use crate::par::{self, split_mut};
 use crate::run;
@@ -183,7 +185,12 @@ pub fn prelu_backward<T: Float>(
             } else {
                 let runs = x.chunks_exact(s.run).zip(dy.chunks_exact(s.run)).zip(dx.chunks_exact_mut(s.run));
                 for (((x, dy), dx), w) in runs.zip(weight) {
-                    arch::product_select(level, &SlopedBackward::new(w.widen(), kink), x, dy, dx);
+                    let k = SlopedBackward::new(w.widen(), kink);
+                    if LeakyBackward::fits_sloped(&k) {
+                        arch::product_select(level, &LeakyBackward(k.a), x, dy, dx);
+                    } else {
+                        arch::product_select(level, &k, x, dy, dx);
+                    }
                 }
             }
         }

@@ -556,6 +556,10 @@ pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>>(k: &K, a: &[T], b
         // SAFETY: forwarded from the caller.
         return unsafe { max_select_16(k, a, out) };
     }
+    if K::DY_ABOVE_ZERO {
+        // SAFETY: forwarded from the caller.
+        return unsafe { dy_above_zero_16(k, a, b, out) };
+    }
     const BLOCK: usize = 128;
     let mut products = [T::zero(); BLOCK];
     for ((a, b), out) in a.chunks(BLOCK).zip(b.chunks(BLOCK)).zip(out.chunks_mut(BLOCK)) {
@@ -608,6 +612,37 @@ unsafe fn max_select_16<T: Half, K: Product<T>>(k: &K, x: &[T], out: &mut [T]) {
     }
     for (o, &x) in out[i..n].iter_mut().zip(&x[i..n]) {
         *o = crate::kernels::fused(k, x, x);
+    }
+}
+
+/// `dx = k(x, dy)` for a binary op of the shape [`Product::DY_ABOVE_ZERO`], in one pass:
+/// widen `dy`, product, narrow in registers, then the selects on the raw 16 bits of `x`
+/// (as a signed integer it is above zero exactly where the float is, or a positive NaN,
+/// which the NaN test zeroes).
+///
+/// # Safety
+/// AVX2 and F16C must be available.
+#[inline(always)]
+unsafe fn dy_above_zero_16<T: Half, K: Product<T>>(k: &K, x: &[T], dy: &[T], dx: &mut [T]) {
+    let n = dx.len().min(x.len()).min(dy.len());
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: AVX2 and F16C (caller); i + 16 <= n, the length of x, dy and dx.
+        unsafe {
+            let g = dy.as_ptr().add(i);
+            let (g0, g1) = (T::widen8(g), T::widen8(g.add(8)));
+            // The product reads only dy (the shape's promise), so dy stands in for x.
+            let p = T::narrow16_bits(k.product(g0, g0), k.product(g1, g1));
+            let s = _mm256_loadu_si256(x.as_ptr().add(i).cast());
+            let above = _mm256_cmpgt_epi16(s, _mm256_setzero_si256());
+            let nan = _mm256_cmpgt_epi16(_mm256_and_si256(s, _mm256_set1_epi16(0x7fff)), _mm256_set1_epi16(T::INF));
+            let r = _mm256_blendv_epi8(p, _mm256_loadu_si256(g.cast()), above);
+            _mm256_storeu_si256(dx.as_mut_ptr().add(i).cast(), _mm256_andnot_si256(nan, r));
+        }
+        i += 16;
+    }
+    for ((o, &x), &g) in dx[i..n].iter_mut().zip(&x[i..n]).zip(&dy[i..n]) {
+        *o = crate::kernels::fused(k, x, g);
     }
 }
 
