@@ -358,15 +358,21 @@ fn prelu_family<T: Bits>() {
     let dys = dy_pool::<T>();
     let src_x = source(&xs, 22);
     let src_dy = source(&dys, 23);
-    let weights: Vec<T> = [0.25, 0.0, -0.5, 1.5, 1.0].into_iter().map(T::from_f64_lossy).collect();
-    for channels in [1usize, 3, 5] {
+    // Every kind of slope (unit, zero, negative, steep, one) in turn; rows and planes long
+    // enough for the vector bodies (16 lanes of a 16-bit float) and their tails.
+    let weights: Vec<T> = [0.25, 0.0, -0.5, 1.5, 1.0].into_iter().cycle().take(40).map(T::from_f64_lossy).collect();
+    for channels in [1usize, 3, 5, 20, 40] {
         let w = &weights[..channels];
-        for layout in [ChannelLayout::Last, ChannelLayout::First { inner: 1 }, ChannelLayout::First { inner: 7 }] {
+        let layouts = [1, 7, 37].map(|inner| ChannelLayout::First { inner });
+        for layout in [ChannelLayout::Last].into_iter().chain(layouts) {
             let run = match layout {
                 ChannelLayout::First { inner } => inner,
                 ChannelLayout::Last => 1,
             };
             let row = channels * run;
+            if row > MAX_LEN {
+                continue;
+            }
             let channel_of = |i: usize| (i / run) % channels;
             on_every_level(&PARS, |isa, par| {
                 for off in offsets(par) {
