@@ -102,6 +102,14 @@ impl ReluMask {
         self.words.len() * size_of::<u64>()
     }
 
+    /// Sets the length to `len` elements for a kernel that writes every word: unlike
+    /// [`ReluMask::resize`], the words kept are not zeroed first (a forward pass over a
+    /// training loop's mask would otherwise write it twice).
+    fn set_len_for_overwrite(&mut self, len: usize) {
+        self.words.resize(len.div_ceil(WORD), 0);
+        self.len = len;
+    }
+
     /// Resizes to `len` elements, reusing the allocation (for a training loop).
     pub fn resize(&mut self, len: usize) {
         self.words.clear();
@@ -133,7 +141,7 @@ fn word_ranges(ranges: &[core::ops::Range<usize>]) -> Vec<core::ops::Range<usize
 #[track_caller]
 pub fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], mask: &mut ReluMask) {
     check_len("x", x.len(), "y", y.len());
-    mask.resize(x.len());
+    mask.set_len_for_overwrite(x.len());
     let level = dispatch::level();
     let driver = if crate::run::streams::<T>(y.len()) { arch::relu_with_mask_stream } else { arch::relu_with_mask };
     if !par::worth_splitting(x.len(), size_of::<T>()) {
@@ -155,7 +163,7 @@ pub fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], mask: &mut ReluMask) {
 /// assert!(mask.get(1) && !mask.get(0));
 /// ```
 pub fn relu_inplace_with_mask<T: Element>(x: &mut [T], mask: &mut ReluMask) {
-    mask.resize(x.len());
+    mask.set_len_for_overwrite(x.len());
     let level = dispatch::level();
     let ranges = par::plan(x.len(), size_of::<T>(), MASK_GRAIN);
     let words = split_mut(&mut mask.words, &word_ranges(&ranges));
@@ -250,7 +258,7 @@ pub fn bias_relu<T: Float>(a: &mut [T], bias: &[T], mask: Option<&mut ReluMask>)
     match mask {
         None => par::run(split_mut(a, &ranges), |a| arch::bias_relu_rows(level, a, bias)),
         Some(mask) => {
-            mask.resize(a.len());
+            mask.set_len_for_overwrite(a.len());
             let words = split_mut(&mut mask.words, &word_ranges(&ranges));
             let tasks: Vec<_> = split_mut(a, &ranges).into_iter().zip(words).collect();
             par::run(tasks, |(a, w)| {

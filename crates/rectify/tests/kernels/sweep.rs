@@ -252,12 +252,14 @@ fn relu_functions<T: Bits>() {
         },
         |x, g| {
             let mut y = vec![T::from_u64(0); x.len()];
-            let mut mask = ReluMask::default();
+            // Masks of the right length with every bit set: the kernels must write every
+            // word (they reuse a training loop's mask without zeroing it first).
+            let mut mask = ReluMask::from_words(vec![u64::MAX; x.len().div_ceil(64)], x.len());
             rectify::relu_with_mask(x, &mut y, &mut mask);
             let want: Vec<T> = x.iter().map(|&v| r::relu(v)).collect();
             assert_bits_eq(&y, &want, &|| "relu_with_mask output".into());
             let mut z = x.to_vec();
-            let mut mask2 = ReluMask::default();
+            let mut mask2 = ReluMask::from_words(vec![u64::MAX; x.len().div_ceil(64)], x.len());
             rectify::relu_inplace_with_mask(&mut z, &mut mask2);
             assert_bits_eq(&z, &want, &|| "relu_inplace_with_mask output".into());
             assert_eq!(mask, mask2);
@@ -500,7 +502,7 @@ fn crelu_and_bias<T: Bits>() {
                     let bias = &bias_src[off % 7..off % 7 + n];
                     let want_b: Vec<T> = x.iter().enumerate().map(|(i, &v)| r::bias_relu(v, bias[i % n])).collect();
                     let mut a = x.to_vec();
-                    let mut mask = ReluMask::default();
+                    let mut mask = ReluMask::from_words(vec![u64::MAX; len.div_ceil(64)], len);
                     rectify::bias_relu(&mut a, bias, Some(&mut mask));
                     assert_bits_eq(&a, &want_b, &what);
                     assert_eq!(mask, ReluMask::from_input(&want_b), "{}", what());
