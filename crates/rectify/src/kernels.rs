@@ -67,7 +67,7 @@ pub trait Product<T: FloatSealed>: Sync {
     /// Whether, for a unary op, `select(x, x, p)` is the larger of `p` and `x` (`x` on a
     /// tie) for every non-NaN `x` and `x` itself for NaN, and the product is NaN only where
     /// `x` is: then the 16-bit drivers select in f32 registers with one `max` before
-    /// narrowing, instead of a second pass over the 16-bit lanes.
+    /// narrowing, instead of the select on the narrowed 16-bit lanes.
     const SELECT_IS_MAX: bool = false;
     /// Whether, for a binary op `(x, dy)`, the product reads only `dy` and
     /// `select(x, dy, p)` is `dy` where `x > 0`, `+0.0` where `x` is NaN and `p` elsewhere:

@@ -543,9 +543,9 @@ impl Half for bf16 {
 }
 
 /// `out = k(a, b)` for a 16-bit float op that multiplies, in one pass of 16 lanes at a
-/// time: widen, product and narrow in registers, one 32-byte store of the 16 products
-/// (which the loads of the select read straight back from the store buffer), then the
-/// op's select on the 16-bit lanes, which LLVM turns into one vector body. (Products for a
+/// time: widen, product and narrow in registers into a 16-lane array (which LLVM keeps in
+/// a register), then the op's select over it and the inputs' 16-bit lanes, which LLVM
+/// turns into one vector body. (Products for a
 /// block of 128 first, then the selects over the block, measured 20-40% slower: twice the
 /// loop overhead and the inputs loaded twice.) The bits are those of the per-lane kernel:
 /// the conversions are exact or round once to nearest even as `widen`/`narrow` do.
