@@ -3,7 +3,7 @@
 use crate::element::{Element, Float};
 use crate::error::{Error, check_len};
 use crate::kernels::{
-    AboveBits16, CreluBackward, LeakyBackward, Map1, Map2, NegRelu, RampBackward, RampBackwardBits16,
+    AboveBits16, CreluBackward, LeakyBackward, Map1, Map2, NegRelu, Product, RampBackward, RampBackwardBits16,
     RampBackwardFromOutput, RampForward, Relu, ReluBackward, SlopedUnit, Threshold, ThresholdBackward,
     ramp_backward_multiplies,
 };
@@ -15,6 +15,69 @@ use crate::run;
 fn leaky_unit<T: Float>(p: &crate::op::RampParams<T>) -> bool {
     use crate::element::Compute;
     !p.cap && p.t.to_f64().to_bits() == 0 && SlopedUnit::<T::C>::fits(p.a)
+}
+
+/// Where a one-input ramp kernel writes: `y` from `x`, or over `x`. Each `Ramp` method
+/// and its in-place twin choose their kernel once, in a function over this.
+trait UnaryOut<T: Float> {
+    fn relu(self);
+    fn map<K: Map1<T>>(self, k: &K);
+    fn product<K: Product<T>>(self, k: &K);
+}
+
+impl<T: Float> UnaryOut<T> for (&[T], &mut [T]) {
+    fn relu(self) {
+        run::relu(self.0, self.1)
+    }
+    fn map<K: Map1<T>>(self, k: &K) {
+        run::unary(k, self.0, self.1)
+    }
+    fn product<K: Product<T>>(self, k: &K) {
+        run::product_select(k, self.0, self.0, self.1)
+    }
+}
+
+impl<T: Float> UnaryOut<T> for &mut [T] {
+    fn relu(self) {
+        run::relu_inplace(self)
+    }
+    fn map<K: Map1<T>>(self, k: &K) {
+        run::unary_inplace(k, self)
+    }
+    fn product<K: Product<T>>(self, k: &K) {
+        run::product_select_inplace(k, None, self)
+    }
+}
+
+/// As [`UnaryOut`] for the backward kernels of `(x or y, dy)`: `dx` apart, or over `dy`.
+trait BinaryOut<T: Float> {
+    fn relu_backward(self);
+    fn map<K: Map2<T>>(self, k: &K);
+    fn product<K: Product<T>>(self, k: &K);
+}
+
+impl<T: Float> BinaryOut<T> for (&[T], &[T], &mut [T]) {
+    fn relu_backward(self) {
+        run::binary(&ReluBackward, self.0, self.1, self.2)
+    }
+    fn map<K: Map2<T>>(self, k: &K) {
+        run::binary(k, self.0, self.1, self.2)
+    }
+    fn product<K: Product<T>>(self, k: &K) {
+        run::product_select(k, self.0, self.1, self.2)
+    }
+}
+
+impl<T: Float> BinaryOut<T> for (&[T], &mut [T]) {
+    fn relu_backward(self) {
+        run::relu_backward_inplace(self.0, self.1)
+    }
+    fn map<K: Map2<T>>(self, k: &K) {
+        run::binary_inplace(k, self.0, self.1)
+    }
+    fn product<K: Product<T>>(self, k: &K) {
+        run::product_select_inplace(k, Some(self.0), self.1)
+    }
 }
 
 /// `y = max(x, 0)`, element by element: NaN keeps its bits, `-0.0` and `-inf` give `+0.0`.
@@ -129,24 +192,7 @@ impl Ramp {
     #[track_caller]
     pub fn forward<T: Float>(&self, x: &[T], y: &mut [T]) {
         check_len("x", x.len(), "y", y.len());
-        if self.is_relu() {
-            run::relu(x, y);
-        } else {
-            let p = self.params::<T>();
-            match (p.a_zero, p.cap) {
-                (true, true) => match AboveBits16::<true>::ramp(&p) {
-                    Some(k) => run::unary(&k, x, y),
-                    None => run::unary(&RampForward::<T, false, true>(p), x, y),
-                },
-                (true, false) => match AboveBits16::<false>::ramp(&p) {
-                    Some(k) => run::unary(&k, x, y),
-                    None => run::unary(&RampForward::<T, false, false>(p), x, y),
-                },
-                (false, true) => run::product_select(&RampForward::<T, true, true>(p), x, x, y),
-                (false, false) if leaky_unit(&p) => run::product_select(&SlopedUnit(p.a), x, x, y),
-                (false, false) => run::product_select(&RampForward::<T, true, false>(p), x, x, y),
-            }
-        }
+        self.forward_to((x, y));
     }
 
     /// [`Ramp::forward`] in place.
@@ -159,23 +205,27 @@ impl Ramp {
     /// # Ok::<(), rectify::Error>(())
     /// ```
     pub fn forward_inplace<T: Float>(&self, x: &mut [T]) {
+        self.forward_to(x);
+    }
+
+    /// The kernel choice of [`Ramp::forward`] and [`Ramp::forward_inplace`].
+    fn forward_to<T: Float>(&self, out: impl UnaryOut<T>) {
         if self.is_relu() {
-            run::relu_inplace(x);
-        } else {
-            let p = self.params::<T>();
-            match (p.a_zero, p.cap) {
-                (true, true) => match AboveBits16::<true>::ramp(&p) {
-                    Some(k) => run::unary_inplace(&k, x),
-                    None => run::unary_inplace(&RampForward::<T, false, true>(p), x),
-                },
-                (true, false) => match AboveBits16::<false>::ramp(&p) {
-                    Some(k) => run::unary_inplace(&k, x),
-                    None => run::unary_inplace(&RampForward::<T, false, false>(p), x),
-                },
-                (false, true) => run::product_select_inplace(&RampForward::<T, true, true>(p), None, x),
-                (false, false) if leaky_unit(&p) => run::product_select_inplace(&SlopedUnit(p.a), None, x),
-                (false, false) => run::product_select_inplace(&RampForward::<T, true, false>(p), None, x),
-            }
+            return out.relu();
+        }
+        let p = self.params::<T>();
+        match (p.a_zero, p.cap) {
+            (true, true) => match AboveBits16::<true>::ramp(&p) {
+                Some(k) => out.map(&k),
+                None => out.map(&RampForward::<T, false, true>(p)),
+            },
+            (true, false) => match AboveBits16::<false>::ramp(&p) {
+                Some(k) => out.map(&k),
+                None => out.map(&RampForward::<T, false, false>(p)),
+            },
+            (false, true) => out.product(&RampForward::<T, true, true>(p)),
+            (false, false) if leaky_unit(&p) => out.product(&SlopedUnit(p.a)),
+            (false, false) => out.product(&RampForward::<T, true, false>(p)),
         }
     }
 
@@ -200,24 +250,7 @@ impl Ramp {
     pub fn backward<T: Float>(&self, x: &[T], dy: &[T], dx: &mut [T], kink: Kink) {
         check_len("x", x.len(), "dy", dy.len());
         check_len("dy", dy.len(), "dx", dx.len());
-        if self.is_relu() && kink == Kink::Lower {
-            run::binary(&ReluBackward, x, dy, dx);
-        } else {
-            let p = self.params::<T>();
-            match (ramp_backward_multiplies(&p, kink), p.cap) {
-                (true, true) => run::product_select(&RampBackward::<T, true, true>::new(p, kink), x, dy, dx),
-                (true, false) if LeakyBackward::fits(&p, kink) => run::product_select(&LeakyBackward(p.a), x, dy, dx),
-                (true, false) => run::product_select(&RampBackward::<T, true, false>::new(p, kink), x, dy, dx),
-                (false, true) => match RampBackwardBits16::<true>::new(&p, kink) {
-                    Some(k) => run::binary(&k, x, dy, dx),
-                    None => run::binary(&RampBackward::<T, false, true>::new(p, kink), x, dy, dx),
-                },
-                (false, false) => match RampBackwardBits16::<false>::new(&p, kink) {
-                    Some(k) => run::binary(&k, x, dy, dx),
-                    None => run::binary(&RampBackward::<T, false, false>::new(p, kink), x, dy, dx),
-                },
-            }
-        }
+        self.backward_to((x, dy, dx), kink);
     }
 
     /// [`Ramp::backward`] writing `dx` over `dy`.
@@ -234,27 +267,27 @@ impl Ramp {
     #[track_caller]
     pub fn backward_inplace<T: Float>(&self, x: &[T], dy: &mut [T], kink: Kink) {
         check_len("x", x.len(), "dy", dy.len());
+        self.backward_to((x, dy), kink);
+    }
+
+    /// The kernel choice of [`Ramp::backward`] and [`Ramp::backward_inplace`].
+    fn backward_to<T: Float>(&self, out: impl BinaryOut<T>, kink: Kink) {
         if self.is_relu() && kink == Kink::Lower {
-            run::relu_backward_inplace(x, dy);
-        } else {
-            let p = self.params::<T>();
-            match (ramp_backward_multiplies(&p, kink), p.cap) {
-                (true, true) => run::product_select_inplace(&RampBackward::<T, true, true>::new(p, kink), Some(x), dy),
-                (true, false) if LeakyBackward::fits(&p, kink) => {
-                    run::product_select_inplace(&LeakyBackward(p.a), Some(x), dy)
-                }
-                (true, false) => {
-                    run::product_select_inplace(&RampBackward::<T, true, false>::new(p, kink), Some(x), dy)
-                }
-                (false, true) => match RampBackwardBits16::<true>::new(&p, kink) {
-                    Some(k) => run::binary_inplace(&k, x, dy),
-                    None => run::binary_inplace(&RampBackward::<T, false, true>::new(p, kink), x, dy),
-                },
-                (false, false) => match RampBackwardBits16::<false>::new(&p, kink) {
-                    Some(k) => run::binary_inplace(&k, x, dy),
-                    None => run::binary_inplace(&RampBackward::<T, false, false>::new(p, kink), x, dy),
-                },
-            }
+            return out.relu_backward();
+        }
+        let p = self.params::<T>();
+        match (ramp_backward_multiplies(&p, kink), p.cap) {
+            (true, true) => out.product(&RampBackward::<T, true, true>::new(p, kink)),
+            (true, false) if LeakyBackward::fits(&p, kink) => out.product(&LeakyBackward(p.a)),
+            (true, false) => out.product(&RampBackward::<T, true, false>::new(p, kink)),
+            (false, true) => match RampBackwardBits16::<true>::new(&p, kink) {
+                Some(k) => out.map(&k),
+                None => out.map(&RampBackward::<T, false, true>::new(p, kink)),
+            },
+            (false, false) => match RampBackwardBits16::<false>::new(&p, kink) {
+                Some(k) => out.map(&k),
+                None => out.map(&RampBackward::<T, false, false>::new(p, kink)),
+            },
         }
     }
 
@@ -284,22 +317,7 @@ impl Ramp {
         self.check_from_output()?;
         check_len("y", y.len(), "dy", dy.len());
         check_len("dy", dy.len(), "dx", dx.len());
-        let p = self.params::<T>();
-        match (p.a_zero, p.cap) {
-            (true, true) => match RampBackwardBits16::<true>::from_output(&p) {
-                Some(k) => run::binary(&k, y, dy, dx),
-                None => run::binary(&RampBackwardFromOutput::<T, false, true>(p), y, dy, dx),
-            },
-            (true, false) => match RampBackwardBits16::<false>::from_output(&p) {
-                Some(k) => run::binary(&k, y, dy, dx),
-                None => run::binary(&RampBackwardFromOutput::<T, false, false>(p), y, dy, dx),
-            },
-            (false, true) => run::product_select(&RampBackwardFromOutput::<T, true, true>(p), y, dy, dx),
-            (false, false) if LeakyBackward::fits_from_output(&p) => {
-                run::product_select(&LeakyBackward(p.a), y, dy, dx)
-            }
-            (false, false) => run::product_select(&RampBackwardFromOutput::<T, true, false>(p), y, dy, dx),
-        }
+        self.backward_from_output_to((y, dy, dx));
         Ok(())
     }
 
@@ -324,23 +342,27 @@ impl Ramp {
     pub fn backward_from_output_inplace<T: Float>(&self, y: &[T], dy: &mut [T]) -> Result<(), Error> {
         self.check_from_output()?;
         check_len("y", y.len(), "dy", dy.len());
+        self.backward_from_output_to((y, dy));
+        Ok(())
+    }
+
+    /// The kernel choice of [`Ramp::backward_from_output`] and its in-place twin (the
+    /// parameters already checked).
+    fn backward_from_output_to<T: Float>(&self, out: impl BinaryOut<T>) {
         let p = self.params::<T>();
         match (p.a_zero, p.cap) {
             (true, true) => match RampBackwardBits16::<true>::from_output(&p) {
-                Some(k) => run::binary_inplace(&k, y, dy),
-                None => run::binary_inplace(&RampBackwardFromOutput::<T, false, true>(p), y, dy),
+                Some(k) => out.map(&k),
+                None => out.map(&RampBackwardFromOutput::<T, false, true>(p)),
             },
             (true, false) => match RampBackwardBits16::<false>::from_output(&p) {
-                Some(k) => run::binary_inplace(&k, y, dy),
-                None => run::binary_inplace(&RampBackwardFromOutput::<T, false, false>(p), y, dy),
+                Some(k) => out.map(&k),
+                None => out.map(&RampBackwardFromOutput::<T, false, false>(p)),
             },
-            (false, true) => run::product_select_inplace(&RampBackwardFromOutput::<T, true, true>(p), Some(y), dy),
-            (false, false) if LeakyBackward::fits_from_output(&p) => {
-                run::product_select_inplace(&LeakyBackward(p.a), Some(y), dy)
-            }
-            (false, false) => run::product_select_inplace(&RampBackwardFromOutput::<T, true, false>(p), Some(y), dy),
+            (false, true) => out.product(&RampBackwardFromOutput::<T, true, true>(p)),
+            (false, false) if LeakyBackward::fits_from_output(&p) => out.product(&LeakyBackward(p.a)),
+            (false, false) => out.product(&RampBackwardFromOutput::<T, true, false>(p)),
         }
-        Ok(())
     }
 
     /// The forward of one value, with the same bits as the slice functions.
