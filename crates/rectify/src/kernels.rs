@@ -497,8 +497,12 @@ impl<T: Float> Product<T> for LeakyBackward<T::C> {
     }
     #[inline(always)]
     fn select(&self, x: T, dy: T, product: T) -> T {
-        let r = if x.key() > T::zero().key() { dy } else { product };
-        if x.is_nan_elem() { T::zero() } else { r }
+        // As in `RampBackward`: where the key is the float, a NaN fails both ordered
+        // compares and keeps the +0.0 it starts from.
+        let (k, zero) = (x.key(), T::zero().key());
+        let r = if k > zero { dy } else { T::zero() };
+        let r = if k <= zero { product } else { r };
+        if !T::KEY_UNORDERED_NAN && x.is_nan_elem() { T::zero() } else { r }
     }
 }
 
