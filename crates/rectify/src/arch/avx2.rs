@@ -28,6 +28,17 @@ fn opaque(mask: __m256i) -> __m256i {
     mask
 }
 
+/// All ones in the lanes of raw 16-bit floats that are NaN (magnitude above the bits `inf`
+/// of positive infinity), zero elsewhere.
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+unsafe fn nan_lanes_16(s: __m256i, inf: i16) -> __m256i {
+    // SAFETY: AVX2 (caller).
+    unsafe { _mm256_cmpgt_epi16(_mm256_and_si256(s, _mm256_set1_epi16(0x7fff)), _mm256_set1_epi16(inf)) }
+}
+
 /// The bits `x > 0` (false for NaN) of 64 f32.
 ///
 /// # Safety
@@ -144,7 +155,7 @@ pub(crate) unsafe fn relu_mask_word_16<T: Copy>(x: &[T; 64], y: &mut [T; 64], in
         let bits = unsafe {
             let s = _mm256_loadu_si256(x.as_ptr().cast());
             let positive = _mm256_cmpgt_epi16(s, _mm256_setzero_si256());
-            let nan = _mm256_cmpgt_epi16(_mm256_and_si256(s, _mm256_set1_epi16(0x7fff)), _mm256_set1_epi16(inf));
+            let nan = nan_lanes_16(s, inf);
             _mm256_storeu_si256(y.as_mut_ptr().cast(), _mm256_and_si256(s, _mm256_or_si256(positive, nan)));
             let finite_positive = _mm256_andnot_si256(nan, positive);
             // Two mask bits per 16-bit lane: keep every other one.
@@ -328,8 +339,7 @@ pub(crate) unsafe fn relu_inplace_16<T: Sealed>(x: &mut [T], inf: i16) {
         unsafe {
             let s = _mm256_loadu_si256(c.as_ptr().cast());
             let positive = _mm256_cmpgt_epi16(s, _mm256_setzero_si256());
-            let magnitude = _mm256_and_si256(s, _mm256_set1_epi16(0x7fff));
-            let nan = _mm256_cmpgt_epi16(magnitude, _mm256_set1_epi16(inf));
+            let nan = nan_lanes_16(s, inf);
             let keep = opaque(_mm256_or_si256(positive, nan));
             _mm256_storeu_si256(c.as_mut_ptr().cast(), _mm256_and_si256(s, keep));
         }
@@ -513,6 +523,17 @@ unsafe fn bf16_bits8_unless_nan(v: F32x8) -> __m256i {
     }
 }
 
+/// 16 lanes of 16 bits from two vectors of 8 lanes of 32 bits (values below 2^16), in order.
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+unsafe fn pack_halves(lo: __m256i, hi: __m256i) -> __m256i {
+    // SAFETY: AVX2 (caller). Every lane fits 16 bits, so the saturating pack keeps it; it
+    // interleaves 64-bit quarters, which the permute puts back in order.
+    unsafe { _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packus_epi32(lo, hi)) }
+}
+
 impl Half for bf16 {
     const INF: i16 = 0x7f80;
     #[inline(always)]
@@ -525,20 +546,13 @@ impl Half for bf16 {
     }
     #[inline(always)]
     unsafe fn narrow16_bits(lo: F32x8, hi: F32x8) -> __m256i {
-        // SAFETY: AVX2 (caller). Every lane fits 16 bits, so the saturating pack keeps it;
-        // it interleaves 64-bit quarters, which the permute puts back in order.
-        unsafe {
-            let packed = _mm256_packus_epi32(bf16_bits8(lo), bf16_bits8(hi));
-            _mm256_permute4x64_epi64::<0b11_01_10_00>(packed)
-        }
+        // SAFETY: AVX2 (caller).
+        unsafe { pack_halves(bf16_bits8(lo), bf16_bits8(hi)) }
     }
     #[inline(always)]
     unsafe fn narrow16_bits_unless_nan(lo: F32x8, hi: F32x8) -> __m256i {
-        // SAFETY: AVX2 (caller); as `narrow16_bits`.
-        unsafe {
-            let packed = _mm256_packus_epi32(bf16_bits8_unless_nan(lo), bf16_bits8_unless_nan(hi));
-            _mm256_permute4x64_epi64::<0b11_01_10_00>(packed)
-        }
+        // SAFETY: AVX2 (caller).
+        unsafe { pack_halves(bf16_bits8_unless_nan(lo), bf16_bits8_unless_nan(hi)) }
     }
 }
 
@@ -604,7 +618,7 @@ unsafe fn max_select_16<T: Half, K: Product<T>>(k: &K, x: &[T], out: &mut [T]) {
             let (r0, r1) = (k.product(x0, x0).max_or_second(x0), k.product(x1, x1).max_or_second(x1));
             let r = T::narrow16_bits_unless_nan(r0, r1);
             let s = _mm256_loadu_si256(src.cast());
-            let nan = _mm256_cmpgt_epi16(_mm256_and_si256(s, _mm256_set1_epi16(0x7fff)), _mm256_set1_epi16(T::INF));
+            let nan = nan_lanes_16(s, T::INF);
             _mm256_storeu_si256(out.as_mut_ptr().add(i).cast(), _mm256_blendv_epi8(r, s, nan));
         }
         i += 16;
@@ -634,7 +648,7 @@ unsafe fn dy_above_zero_16<T: Half, K: Product<T>>(k: &K, x: &[T], dy: &[T], dx:
             let p = T::narrow16_bits(k.product(g0, g0), k.product(g1, g1));
             let s = _mm256_loadu_si256(x.as_ptr().add(i).cast());
             let above = _mm256_cmpgt_epi16(s, _mm256_setzero_si256());
-            let nan = _mm256_cmpgt_epi16(_mm256_and_si256(s, _mm256_set1_epi16(0x7fff)), _mm256_set1_epi16(T::INF));
+            let nan = nan_lanes_16(s, T::INF);
             let r = _mm256_blendv_epi8(p, _mm256_loadu_si256(g.cast()), above);
             _mm256_storeu_si256(dx.as_mut_ptr().add(i).cast(), _mm256_andnot_si256(nan, r));
         }
