@@ -3,9 +3,9 @@
 use crate::element::{Element, Float};
 use crate::error::{Error, check_len};
 use crate::kernels::{
-    AboveBits16, CreluBackward, LeakyBackward, Map1, Map2, NegRelu, Product, RampBackward, RampBackwardBits16,
-    RampBackwardFromOutput, RampForward, Relu, ReluBackward, SlopedUnit, Threshold, ThresholdBackward,
-    ramp_backward_multiplies,
+    AboveBits16, CappedAbove, CreluBackward, LeakyBackward, Map1, Map2, NegRelu, Product, RampBackward,
+    RampBackwardBits16, RampBackwardFromOutput, RampForward, Relu, ReluBackward, SlopedUnit, Threshold,
+    ThresholdBackward, ramp_backward_multiplies,
 };
 use crate::op::{Kink, Ramp};
 use crate::run;
@@ -215,9 +215,10 @@ impl Ramp {
         }
         let p = self.params::<T>();
         match (p.a_zero, p.cap) {
-            (true, true) => match AboveBits16::<true>::ramp(&p) {
-                Some(k) => out.map(&k),
-                None => out.map(&RampForward::<T, false, true>(p)),
+            (true, true) => match (AboveBits16::<true>::ramp(&p), CappedAbove::new(&p)) {
+                (Some(k), _) => out.map(&k),
+                (None, Some(k)) => out.map(&k),
+                (None, None) => out.map(&RampForward::<T, false, true>(p)),
             },
             (true, false) => match AboveBits16::<false>::ramp(&p) {
                 Some(k) => out.map(&k),

@@ -165,6 +165,38 @@ impl<T: Float, const SLOPE: bool, const CAP: bool> Map1<T> for RampForward<T, SL
     }
 }
 
+/// The ramp without a slope, with a cap, where the key is the float (f32, f64) and the cap
+/// is above the threshold and not zero: `!(x <= t) ? min(m, x) : +0.0`. LLVM compiles the
+/// `min` to `minps(m, x)`, which returns its second operand, `x`, for a NaN, and the
+/// compare to an ordered one that a NaN fails, so NaN comes out as itself: a `min`, a compare
+/// and an `and` per vector, where [`RampForward`] takes two compares, an `and` and a blend
+/// (f32 ReLU6 at 4K). The conditions keep it exact: with `m == t` (after rounding) the cap
+/// wins at `x == t`, and with `m == 0` the cap's `+0.0` must replace `x == -0.0`, which
+/// `min` would keep.
+pub(crate) struct CappedAbove<T: Float> {
+    t_key: T::Key,
+    m_elem: T,
+}
+
+impl<T: Float> CappedAbove<T> {
+    pub(crate) fn new(p: &RampParams<T>) -> Option<Self> {
+        let fits = T::KEY_UNORDERED_NAN && p.a_zero && p.cap && p.m_key > p.t_key && p.m_elem.to_f64() != 0.0;
+        fits.then_some(CappedAbove { t_key: p.t_key, m_elem: p.m_elem })
+    }
+}
+
+impl<T: Float> Map1<T> for CappedAbove<T> {
+    #[inline(always)]
+    fn apply(&self, x: T) -> T {
+        let k = x.key();
+        // The keys are the floats themselves here (see `new`), so LLVM sees `m < x ? m : x`,
+        // the `minps(m, x)` pattern; a separate `m_key` field would hide that from it.
+        let capped = if self.m_elem.key() < k { self.m_elem } else { x };
+        #[allow(clippy::neg_cmp_op_on_partial_ord)] // the point: true for NaN
+        if !(k <= self.t_key) { capped } else { T::zero() }
+    }
+}
+
 /// A kink factor applied to `dy`: a select for 0 and 1, else the product (computed with
 /// this factor for the lanes at the kink).
 #[inline(always)]

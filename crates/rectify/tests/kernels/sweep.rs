@@ -150,6 +150,12 @@ pub fn ramps() -> Vec<(&'static str, Ramp)> {
         ("clipped 0.1", Ramp::clipped(0.1).unwrap()),
         // The cap and the threshold round to the same 16-bit value: the cap wins.
         ("clipped tie", Ramp::new(0.0, 1.0, 1.0001).unwrap()),
+        // Caps at zero and below it, and a cap that rounds onto the threshold in f32 (not
+        // in f64): the f32/f64 clipped kernel (`min`, compare, `and`) must not be chosen
+        // for the first (the cap's +0.0 replaces -0.0) nor the tie.
+        ("clipped -1 to 0", Ramp::new(0.0, -1.0, 0.0).unwrap()),
+        ("clipped -2 to -0.5", Ramp::new(0.0, -2.0, -0.5).unwrap()),
+        ("clipped f32 tie", Ramp::new(0.0, 1.0, 1.0 + 1e-12).unwrap()),
         ("thresholded 1", Ramp::thresholded(1.0).unwrap()),
         ("thresholded -0.5", Ramp::thresholded(-0.5).unwrap()),
         ("ramp 0.2 -1 3.5", Ramp::new(0.2, -1.0, 3.5).unwrap()),
