@@ -138,7 +138,10 @@ pub(crate) fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]) {
 /// Drivers with explicit AVX2 bodies for x86-64-v3 and up, through the element type's
 /// hooks: the mask (whole words; partial words take the portable code) and ReLU in place.
 pub(crate) mod x86 {
+    use core::mem::size_of;
+
     use super::{map1, pack_word, select_word};
+    use crate::arch::avx2;
     use crate::arch::stream::Streamer;
     use crate::element::{Element, Float};
     use crate::kernels::{Product, Sloped, SlopedUnit};
@@ -298,13 +301,23 @@ pub(crate) mod x86 {
         out.finish();
     }
 
-    /// [`select_by_mask`] for outputs beyond the cache, through a buffer as
-    /// [`relu_with_mask_stream`].
+    /// [`select_by_mask`] for outputs beyond the cache: lanes of 32 and 64 bits in one pass
+    /// with streaming stores (`avx2::select_by_mask_stream_32`), 16-bit lanes through a
+    /// buffer as [`relu_with_mask_stream`].
     ///
     /// # Safety
     /// x86-64-v3 must be available.
     #[inline(always)]
     pub(crate) unsafe fn select_by_mask_stream<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]) {
+        // Both: v3 includes AVX2 (caller); the lane size matches; every element type's zero
+        // is all-zero bits (+0.0 or 0); the callers pass a bit for every element.
+        match size_of::<T>() {
+            // SAFETY: as above.
+            4 => return unsafe { avx2::select_by_mask_stream_32(words, dy, dx) },
+            // SAFETY: as above.
+            8 => return unsafe { avx2::select_by_mask_stream_64(words, dy, dx) },
+            _ => {}
+        }
         const BLOCK: usize = 512;
         let mut buf = [T::zero(); BLOCK];
         let mut out = Streamer::new(dx, T::zero());
