@@ -112,6 +112,18 @@ pub(crate) mod sealed {
             crate::arch::generic::pack_word(x)
         }
 
+        /// `y = relu(x)` and the mask of `x > 0` with AVX2 and streaming stores, for
+        /// outputs beyond the cache; `words.len()` is `y.len().div_ceil(64)`.
+        ///
+        /// # Safety
+        /// x86-64-v3 must be available.
+        #[cfg(target_arch = "x86_64")]
+        #[inline(always)]
+        unsafe fn relu_with_mask_stream_v3(x: &[Self], y: &mut [Self], words: &mut [u64]) {
+            // SAFETY: forwarded from the caller.
+            unsafe { crate::arch::generic::x86::relu_with_mask_stream_buffered(x, y, words) }
+        }
+
         /// `x = relu(x)` in place with AVX2.
         ///
         /// # Safety
@@ -335,7 +347,7 @@ pub(crate) fn f32_to_bf16_bits(f: f32) -> u16 {
 }
 
 macro_rules! native_float {
-    ($t:ty, $bits:ty, $dtype:ident, $pack:ident, $select:ident, $relu_inplace:ident, $relu_backward_inplace:ident, $relu_stream:ident, $relu_mask_word:ident) => {
+    ($t:ty, $bits:ty, $dtype:ident, $pack:ident, $select:ident, $relu_inplace:ident, $relu_backward_inplace:ident, $relu_stream:ident, $relu_mask_word:ident, $relu_mask_stream:path) => {
         impl sealed::Sealed for $t {
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
@@ -348,6 +360,13 @@ macro_rules! native_float {
             unsafe fn relu_stream_v3(x: &[Self], y: &mut [Self]) {
                 // SAFETY: the caller guarantees x86-64-v3, which includes AVX2.
                 unsafe { crate::arch::avx2::$relu_stream(x, y) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn relu_with_mask_stream_v3(x: &[Self], y: &mut [Self], words: &mut [u64]) {
+                // SAFETY: the caller guarantees x86-64-v3, which includes AVX2, and the
+                // mask's length.
+                unsafe { $relu_mask_stream(x, y, words) }
             }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
@@ -449,7 +468,8 @@ native_float!(
     relu_inplace_f32,
     relu_backward_inplace_f32,
     relu_stream_f32,
-    relu_mask_word_f32
+    relu_mask_word_f32,
+    crate::arch::avx2::relu_with_mask_stream_f32
 );
 native_float!(
     f64,
@@ -460,7 +480,8 @@ native_float!(
     relu_inplace_f64,
     relu_backward_inplace_f64,
     relu_stream_f64,
-    relu_mask_word_f64
+    relu_mask_word_f64,
+    crate::arch::generic::x86::relu_with_mask_stream_buffered
 );
 
 macro_rules! half_float {

@@ -143,6 +143,7 @@ pub(crate) mod x86 {
     use super::{map1, pack_word, select_word};
     use crate::arch::avx2;
     use crate::arch::stream::Streamer;
+    use crate::element::sealed::Sealed;
     use crate::element::{Element, Float};
     use crate::kernels::{Product, Sloped, SlopedUnit};
 
@@ -265,7 +266,7 @@ pub(crate) mod x86 {
     /// # Safety
     /// x86-64-v3 must be available.
     #[inline(always)]
-    pub(crate) unsafe fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]) {
+    pub(crate) unsafe fn relu_with_mask<T: Sealed>(x: &[T], y: &mut [T], words: &mut [u64]) {
         let mut xs = x.chunks_exact(64);
         let mut ys = y.chunks_exact_mut(64);
         for ((x, y), w) in (&mut xs).zip(&mut ys).zip(words.iter_mut()) {
@@ -280,13 +281,24 @@ pub(crate) mod x86 {
         }
     }
 
+    /// [`relu_with_mask`] for outputs beyond the cache, with the element type's driver
+    /// (f32: one fused pass; the others: [`relu_with_mask_stream_buffered`]).
+    ///
+    /// # Safety
+    /// x86-64-v3 must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn relu_with_mask_stream<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]) {
+        // SAFETY: forwarded from the caller, who passes a word for every 64 elements.
+        unsafe { T::relu_with_mask_stream_v3(x, y, words) }
+    }
+
     /// [`relu_with_mask`] for outputs beyond the cache: each block of `y` is computed into
     /// a buffer in L1 and streamed out.
     ///
     /// # Safety
     /// x86-64-v3 must be available.
     #[inline(always)]
-    pub(crate) unsafe fn relu_with_mask_stream<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]) {
+    pub(crate) unsafe fn relu_with_mask_stream_buffered<T: Sealed>(x: &[T], y: &mut [T], words: &mut [u64]) {
         const BLOCK: usize = 512;
         let mut buf = [T::zero(); BLOCK];
         let mut out = Streamer::new(y, T::zero());
