@@ -347,7 +347,7 @@ pub(crate) fn f32_to_bf16_bits(f: f32) -> u16 {
 }
 
 macro_rules! native_float {
-    ($t:ty, $bits:ty, $dtype:ident, $pack:ident, $select:ident, $relu_inplace:ident, $relu_backward_inplace:ident, $relu_stream:ident, $relu_mask_word:ident, $relu_mask_stream:path) => {
+    ($t:ty, $bits:ty, $dtype:ident, $pack:ident, $select:ident, $relu_inplace:ident, $relu_backward_inplace:ident, $relu_stream:ident, $relu_mask_word:ident) => {
         impl sealed::Sealed for $t {
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
@@ -366,7 +366,7 @@ macro_rules! native_float {
             unsafe fn relu_with_mask_stream_v3(x: &[Self], y: &mut [Self], words: &mut [u64]) {
                 // SAFETY: the caller guarantees x86-64-v3, which includes AVX2, and the
                 // mask's length.
-                unsafe { $relu_mask_stream(x, y, words) }
+                unsafe { crate::arch::avx2::relu_with_mask_stream(x, y, words) }
             }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
@@ -468,8 +468,7 @@ native_float!(
     relu_inplace_f32,
     relu_backward_inplace_f32,
     relu_stream_f32,
-    relu_mask_word_f32,
-    crate::arch::avx2::relu_with_mask_stream_f32
+    relu_mask_word_f32
 );
 native_float!(
     f64,
@@ -480,8 +479,7 @@ native_float!(
     relu_inplace_f64,
     relu_backward_inplace_f64,
     relu_stream_f64,
-    relu_mask_word_f64,
-    crate::arch::generic::x86::relu_with_mask_stream_buffered
+    relu_mask_word_f64
 );
 
 macro_rules! half_float {

@@ -358,18 +358,71 @@ pub(crate) unsafe fn select_by_mask_stream_64<T: Sealed>(words: &[u64], dy: &[T]
     select_by_bits(words, dy, dx, i..n);
 }
 
-/// `y = relu(x)` and the mask of `x > 0` for f32 beyond the cache, in one pass with
-/// streaming stores aligned to `y`: 32 lanes a step (four vectors computed and streamed
-/// out as in [`relu_mask_word_f32`], their bits packed at once), the bits gathered into
-/// the mask word they fall in, which is written once it is whole; plain stores for the
-/// elements before `y`'s first 32-byte aligned address and after the last step. (Whole
-/// words through an L1 buffer and the `Streamer` measured ~1.3x slower from DRAM.)
+/// One step of [`relu_with_mask_stream`]: `STEP` lanes of ReLU streamed out, and their mask
+/// bits.
+pub(crate) trait ReluMaskStep: Sealed {
+    /// Lanes a step: four vectors.
+    const STEP: usize;
+    /// Computes `y[..STEP] = relu(x[..STEP])` with streaming stores and returns the bits
+    /// `x > 0` in its low `STEP` bits.
+    ///
+    /// # Safety
+    /// AVX2 must be available; `x` readable and `y` writable for `STEP` elements; `y`
+    /// 32-byte aligned.
+    unsafe fn relu_step(x: *const Self, y: *mut Self) -> u64;
+}
+
+impl ReluMaskStep for f32 {
+    const STEP: usize = 32;
+    #[inline(always)]
+    unsafe fn relu_step(x: *const f32, y: *mut f32) -> u64 {
+        // SAFETY: AVX2, four vectors of x and y, y aligned (caller).
+        unsafe {
+            let zero = _mm256_setzero_ps();
+            let mut above = [zero; 4];
+            for (j, above) in above.iter_mut().enumerate() {
+                let v = _mm256_loadu_ps(x.add(8 * j));
+                let keep = _mm256_cmp_ps::<_CMP_NLE_UQ>(v, zero);
+                _mm256_stream_ps(y.add(8 * j), _mm256_and_ps(v, keep));
+                *above = _mm256_cmp_ps::<_CMP_GT_OQ>(v, zero);
+            }
+            u64::from(bits_of_lanes_32(above[0], above[1], above[2], above[3]))
+        }
+    }
+}
+
+impl ReluMaskStep for f64 {
+    const STEP: usize = 16;
+    #[inline(always)]
+    unsafe fn relu_step(x: *const f64, y: *mut f64) -> u64 {
+        // SAFETY: AVX2, four vectors of x and y, y aligned (caller).
+        unsafe {
+            let zero = _mm256_setzero_pd();
+            let mut bits = 0u64;
+            for j in 0..4 {
+                let v = _mm256_loadu_pd(x.add(4 * j));
+                let keep = _mm256_cmp_pd::<_CMP_NLE_UQ>(v, zero);
+                _mm256_stream_pd(y.add(4 * j), _mm256_and_pd(v, keep));
+                bits |= (_mm256_movemask_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(v, zero)) as u64) << (4 * j);
+            }
+            bits
+        }
+    }
+}
+
+/// `y = relu(x)` and the mask of `x > 0` for f32 and f64 beyond the cache, in one pass with
+/// streaming stores aligned to `y`: [`ReluMaskStep::STEP`] lanes a step (four vectors
+/// computed and streamed out as in [`relu_mask_word_f32`], and their bits), the bits
+/// gathered into the mask word they fall in, which is written once it is whole; plain
+/// stores for the elements before `y`'s first 32-byte aligned address and after the last
+/// step. (Whole words through an L1 buffer and the `Streamer` measured ~1.3x slower from
+/// DRAM, f32 at 64M elements.)
 ///
 /// # Safety
 /// AVX2 must be available; `words.len()` must be `y.len().div_ceil(64)`, and `x` as long
 /// as `y`.
 #[inline(always)]
-pub(crate) unsafe fn relu_with_mask_stream_f32(x: &[f32], y: &mut [f32], words: &mut [u64]) {
+pub(crate) unsafe fn relu_with_mask_stream<T: ReluMaskStep>(x: &[T], y: &mut [T], words: &mut [u64]) {
     let n = y.len().min(x.len());
     let head = unaligned_head(y).min(n);
     // The bits of word `i / 64` gathered so far (bits below `i % 64`).
@@ -379,31 +432,22 @@ pub(crate) unsafe fn relu_with_mask_stream_f32(x: &[f32], y: &mut [f32], words: 
         pending |= u64::from(x[i].is_positive()) << i;
     }
     let mut i = head;
-    // SAFETY: AVX2 (caller). Every access is to lanes i..i + 32 <= n of x and y; y + i is
-    // 32-byte aligned (i starts at the head and moves in whole vectors).
-    unsafe {
-        let zero = _mm256_setzero_ps();
-        while i + 32 <= n {
-            let mut above = [zero; 4];
-            for (j, above) in above.iter_mut().enumerate() {
-                let v = _mm256_loadu_ps(x.as_ptr().add(i + 8 * j));
-                let keep = _mm256_cmp_ps::<_CMP_NLE_UQ>(v, zero);
-                _mm256_stream_ps(y.as_mut_ptr().add(i + 8 * j), _mm256_and_ps(v, keep));
-                *above = _mm256_cmp_ps::<_CMP_GT_OQ>(v, zero);
-            }
-            let bits = u64::from(bits_of_lanes_32(above[0], above[1], above[2], above[3]));
-            let s = i % 64;
-            pending |= bits << s;
-            if s >= 32 {
-                // The word is whole; the bits past its end start the next one.
-                words[i / 64] = pending;
-                pending = if s > 32 { bits >> (64 - s) } else { 0 };
-            }
-            i += 32;
+    while i + T::STEP <= n {
+        // SAFETY: AVX2 (caller); lanes i..i + STEP <= n of x and y; y + i is 32-byte aligned
+        // (i starts at the head and moves in whole vectors).
+        let bits = unsafe { T::relu_step(x.as_ptr().add(i), y.as_mut_ptr().add(i)) };
+        let s = i % 64;
+        pending |= bits << s;
+        if s >= 64 - T::STEP {
+            // The word is whole; the bits past its end start the next one.
+            words[i / 64] = pending;
+            pending = if s > 64 - T::STEP { bits >> (64 - s) } else { 0 };
         }
-        // The streaming stores need the fence before anything else reads y.
-        _mm_sfence();
+        i += T::STEP;
     }
+    // SAFETY: SSE is part of every x86-64 baseline; the streaming stores need the fence
+    // before anything else reads y.
+    unsafe { _mm_sfence() };
     for i in i..n {
         y[i] = x[i].relu_elem();
         pending |= u64::from(x[i].is_positive()) << (i % 64);

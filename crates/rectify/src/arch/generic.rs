@@ -282,7 +282,7 @@ pub(crate) mod x86 {
     }
 
     /// [`relu_with_mask`] for outputs beyond the cache, with the element type's driver
-    /// (f32: one fused pass; the others: [`relu_with_mask_stream_buffered`]).
+    /// (f32 and f64: one fused pass; the others: [`relu_with_mask_stream_buffered`]).
     ///
     /// # Safety
     /// x86-64-v3 must be available.
