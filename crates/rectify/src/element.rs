@@ -500,6 +500,13 @@ macro_rules! half_float {
             }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
+            unsafe fn relu_with_mask_stream_v3(x: &[Self], y: &mut [Self], words: &mut [u64]) {
+                // SAFETY: the caller guarantees x86-64-v3 (AVX2 and BMI2) and the mask's
+                // length.
+                unsafe { crate::arch::avx2::relu_with_mask_stream(x, y, words) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
             unsafe fn select_word_v3(w: u64, dy: &[Self; 64], dx: &mut [Self; 64]) {
                 // SAFETY: x86-64-v3 (caller); 2-byte lanes; +0.0 is all-zero bits.
                 unsafe { crate::arch::avx2::select_word_16(w, dy, dx) }

@@ -188,17 +188,31 @@ pub(crate) unsafe fn relu_mask_word_16<T: Copy>(x: &[T; 64], y: &mut [T; 64], in
     for (j, (x, y)) in x.chunks_exact(16).zip(y.chunks_exact_mut(16)).enumerate() {
         // SAFETY: AVX2 + BMI2 (caller); 16 two-byte lanes each side.
         let bits = unsafe {
-            let s = _mm256_loadu_si256(x.as_ptr().cast());
-            let positive = _mm256_cmpgt_epi16(s, _mm256_setzero_si256());
-            let nan = nan_lanes_16(s, inf);
-            _mm256_storeu_si256(y.as_mut_ptr().cast(), _mm256_and_si256(s, _mm256_or_si256(positive, nan)));
-            let finite_positive = _mm256_andnot_si256(nan, positive);
-            // Two mask bits per 16-bit lane: keep every other one.
-            _pext_u32(_mm256_movemask_epi8(finite_positive) as u32, 0x5555_5555)
+            let (r, bits) = relu_bits_16(_mm256_loadu_si256(x.as_ptr().cast()), inf);
+            _mm256_storeu_si256(y.as_mut_ptr().cast(), r);
+            bits
         };
-        w |= (bits as u64) << (16 * j);
+        w |= u64::from(bits) << (16 * j);
     }
     w
+}
+
+/// ReLU of 16 raw 16-bit floats whose positive infinity has bits `inf` (`s > 0` and NaN
+/// kept, the rest +0.0), and their mask bits (`0 < s <= inf`).
+///
+/// # Safety
+/// AVX2 and BMI2 must be available.
+#[inline(always)]
+unsafe fn relu_bits_16(s: __m256i, inf: i16) -> (__m256i, u32) {
+    // SAFETY: AVX2 + BMI2 (caller).
+    unsafe {
+        let positive = _mm256_cmpgt_epi16(s, _mm256_setzero_si256());
+        let nan = nan_lanes_16(s, inf);
+        let finite_positive = _mm256_andnot_si256(nan, positive);
+        // Two mask bits per 16-bit lane: keep every other one.
+        let bits = _pext_u32(_mm256_movemask_epi8(finite_positive) as u32, 0x5555_5555);
+        (_mm256_and_si256(s, _mm256_or_si256(positive, nan)), bits)
+    }
 }
 
 /// `dx = bit ? dy : 0` (all-zero bits where the bit is clear) for 64 lanes of 32 bits: a
@@ -358,6 +372,38 @@ pub(crate) unsafe fn select_by_mask_stream_64<T: Sealed>(words: &[u64], dy: &[T]
     select_by_bits(words, dy, dx, i..n);
 }
 
+/// [`select_by_mask_stream_32`] for lanes of 16 bits: 64 lanes (four vectors) a step, each
+/// lane's bit tested against a constant as in [`select_word_16`].
+///
+/// # Safety
+/// AVX2 must be available; `T` must be 2 bytes, with all-zero bits for `zero`; `words`
+/// must hold a bit for every element of `dx`.
+#[inline(always)]
+pub(crate) unsafe fn select_by_mask_stream_16<T: Sealed>(words: &[u64], dy: &[T], dx: &mut [T]) {
+    debug_assert_eq!(size_of::<T>(), 2);
+    let n = dx.len().min(dy.len());
+    let head = unaligned_head(dx).min(n);
+    select_by_bits(words, dy, dx, 0..head);
+    let mut i = head;
+    // SAFETY: as in `select_by_mask_stream_32`, with 64 lanes of 2 bytes a step.
+    unsafe {
+        let lane_bits =
+            _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, i16::MIN);
+        while i + 64 <= n {
+            let bits = mask_bits::<64>(words, i);
+            for j in 0..4 {
+                let sixteen = _mm256_set1_epi16((bits >> (16 * j)) as u16 as i16);
+                let keep = _mm256_cmpeq_epi16(_mm256_and_si256(sixteen, lane_bits), lane_bits);
+                let g = _mm256_loadu_si256(dy.as_ptr().add(i + 16 * j).cast());
+                _mm256_stream_si256(dx.as_mut_ptr().add(i + 16 * j).cast(), _mm256_and_si256(keep, g));
+            }
+            i += 64;
+        }
+        _mm_sfence();
+    }
+    select_by_bits(words, dy, dx, i..n);
+}
+
 /// One step of [`relu_with_mask_stream`]: `STEP` lanes of ReLU streamed out, and their mask
 /// bits.
 pub(crate) trait ReluMaskStep: Sealed {
@@ -367,8 +413,8 @@ pub(crate) trait ReluMaskStep: Sealed {
     /// `x > 0` in its low `STEP` bits.
     ///
     /// # Safety
-    /// AVX2 must be available; `x` readable and `y` writable for `STEP` elements; `y`
-    /// 32-byte aligned.
+    /// x86-64-v3 (AVX2, BMI2) must be available; `x` readable and `y` writable for `STEP`
+    /// elements; `y` 32-byte aligned.
     unsafe fn relu_step(x: *const Self, y: *mut Self) -> u64;
 }
 
@@ -410,7 +456,32 @@ impl ReluMaskStep for f64 {
     }
 }
 
-/// `y = relu(x)` and the mask of `x > 0` for f32 and f64 beyond the cache, in one pass with
+/// 64 lanes of a 16-bit float a step, as [`relu_mask_word_16`].
+macro_rules! relu_mask_step_16 {
+    ($t:ty) => {
+        impl ReluMaskStep for $t {
+            const STEP: usize = 64;
+            #[inline(always)]
+            unsafe fn relu_step(x: *const $t, y: *mut $t) -> u64 {
+                let mut bits = 0u64;
+                for j in 0..4 {
+                    // SAFETY: x86-64-v3 (AVX2, BMI2), four vectors of x and y, y aligned
+                    // (caller).
+                    unsafe {
+                        let (r, b) = relu_bits_16(_mm256_loadu_si256(x.add(16 * j).cast()), <$t as Half>::INF);
+                        _mm256_stream_si256(y.add(16 * j).cast(), r);
+                        bits |= u64::from(b) << (16 * j);
+                    }
+                }
+                bits
+            }
+        }
+    };
+}
+relu_mask_step_16!(f16);
+relu_mask_step_16!(bf16);
+
+/// `y = relu(x)` and the mask of `x > 0` for the floats beyond the cache, in one pass with
 /// streaming stores aligned to `y`: [`ReluMaskStep::STEP`] lanes a step (four vectors
 /// computed and streamed out as in [`relu_mask_word_f32`], and their bits), the bits
 /// gathered into the mask word they fall in, which is written once it is whole; plain
@@ -419,8 +490,8 @@ impl ReluMaskStep for f64 {
 /// DRAM, f32 at 64M elements.)
 ///
 /// # Safety
-/// AVX2 must be available; `words.len()` must be `y.len().div_ceil(64)`, and `x` as long
-/// as `y`.
+/// x86-64-v3 (AVX2, BMI2) must be available; `words.len()` must be `y.len().div_ceil(64)`,
+/// and `x` as long as `y`.
 #[inline(always)]
 pub(crate) unsafe fn relu_with_mask_stream<T: ReluMaskStep>(x: &[T], y: &mut [T], words: &mut [u64]) {
     let n = y.len().min(x.len());

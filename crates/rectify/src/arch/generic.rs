@@ -282,7 +282,7 @@ pub(crate) mod x86 {
     }
 
     /// [`relu_with_mask`] for outputs beyond the cache, with the element type's driver
-    /// (f32 and f64: one fused pass; the others: [`relu_with_mask_stream_buffered`]).
+    /// (the floats: one fused pass; the integers: [`relu_with_mask_stream_buffered`]).
     ///
     /// # Safety
     /// x86-64-v3 must be available.
@@ -313,9 +313,9 @@ pub(crate) mod x86 {
         out.finish();
     }
 
-    /// [`select_by_mask`] for outputs beyond the cache: lanes of 32 and 64 bits in one pass
-    /// with streaming stores (`avx2::select_by_mask_stream_32`), 16-bit lanes through a
-    /// buffer as [`relu_with_mask_stream`].
+    /// [`select_by_mask`] for outputs beyond the cache: lanes of 16, 32 and 64 bits in one
+    /// pass with streaming stores (`avx2::select_by_mask_stream_32`), bytes through a
+    /// buffer as [`relu_with_mask_stream_buffered`].
     ///
     /// # Safety
     /// x86-64-v3 must be available.
@@ -324,6 +324,8 @@ pub(crate) mod x86 {
         // Both: v3 includes AVX2 (caller); the lane size matches; every element type's zero
         // is all-zero bits (+0.0 or 0); the callers pass a bit for every element.
         match size_of::<T>() {
+            // SAFETY: as above.
+            2 => return unsafe { avx2::select_by_mask_stream_16(words, dy, dx) },
             // SAFETY: as above.
             4 => return unsafe { avx2::select_by_mask_stream_32(words, dy, dx) },
             // SAFETY: as above.
