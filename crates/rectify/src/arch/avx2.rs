@@ -268,14 +268,14 @@ pub(crate) unsafe fn select_word_64<T: Copy>(w: u64, dy: &[T; 64], dx: &mut [T; 
     }
 }
 
-/// Bits `i..i + N` of a mask (bit `i % 64` of word `i / 64` first) in the low bits, from
-/// one word or two (the bits above them are unspecified); every one of them must be in
-/// `words`.
+/// Bits `i..i + n` of a mask (bit `i % 64` of word `i / 64` first) in the low bits, from
+/// one word or two (the bits above them are unspecified); `n <= 64`, and every one of them
+/// must be in `words`.
 #[inline(always)]
-fn mask_bits<const N: usize>(words: &[u64], i: usize) -> u64 {
+fn mask_bits(words: &[u64], i: usize, n: usize) -> u64 {
     let (w, s) = (i / 64, i % 64);
     let low = words[w] >> s;
-    if s > 64 - N { low | words[w + 1] << (64 - s) } else { low }
+    if s > 64 - n { low | words[w + 1] << (64 - s) } else { low }
 }
 
 /// `dx[i] = bit i ? dy[i] : zero` over `range`, one element at a time (the heads and tails
@@ -294,113 +294,138 @@ fn unaligned_head<T>(dx: &[T]) -> usize {
     if misalign == 0 { 0 } else { ((32 - misalign) / size_of::<T>()).min(dx.len()) }
 }
 
-/// `dx = bit ? dy : zero` for lanes of 32 bits with streaming stores, in one pass, for
-/// outputs beyond the cache: plain stores up to `dx`'s first 32-byte aligned address, then
-/// 32 lanes at a time take their 32 mask bits wherever they start in the words, spread
-/// them as [`select_word_32`] does and stream the four vectors straight out. (Selecting
-/// whole words into an L1 buffer and streaming that, as the other lane sizes do, measured
-/// 1.1-1.5x slower from DRAM, f32 at 16M-64M elements.)
-///
-/// # Safety
-/// AVX2 must be available; `T` must be 4 bytes, with all-zero bits for `zero`; `words`
-/// must hold a bit for every element of `dx`.
-#[inline(always)]
-pub(crate) unsafe fn select_by_mask_stream_32<T: Sealed>(words: &[u64], dy: &[T], dx: &mut [T]) {
-    debug_assert_eq!(size_of::<T>(), 4);
-    let n = dx.len().min(dy.len());
-    let head = unaligned_head(dx).min(n);
-    select_by_bits(words, dy, dx, 0..head);
-    let mut i = head;
-    // SAFETY: AVX2 (caller). Every access is to lanes i..i + 32 < n of dy and dx; dx + i
-    // is 32-byte aligned (i starts at the head and moves in whole vectors).
-    unsafe {
-        let shifts = [
-            _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24),
-            _mm256_setr_epi32(23, 22, 21, 20, 19, 18, 17, 16),
-            _mm256_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8),
-            _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0),
-        ];
-        while i + 32 <= n {
-            // Bit 8j + k goes to the sign of lane k of vector j; the arithmetic shift
-            // spreads it over the lane.
-            let bits = _mm256_set1_epi32(mask_bits::<32>(words, i) as u32 as i32);
-            for (j, shift) in shifts.iter().enumerate() {
-                let keep = _mm256_srai_epi32::<31>(_mm256_sllv_epi32(bits, *shift));
-                let g = _mm256_loadu_si256(dy.as_ptr().add(i + 8 * j).cast());
-                _mm256_stream_si256(dx.as_mut_ptr().add(i + 8 * j).cast(), _mm256_and_si256(keep, g));
-            }
-            i += 32;
-        }
-        // The streaming stores need the fence before anything else reads dx.
-        _mm_sfence();
-    }
-    select_by_bits(words, dy, dx, i..n);
+/// How a lane size spreads mask bits over four vectors, for [`select_by_mask_stream`].
+pub(crate) trait MaskLanes {
+    /// Lanes in four vectors: the bits one step takes.
+    const STEP: usize;
+    /// Lane bytes.
+    const BYTES: usize;
+    /// All ones in the lanes whose bit is set in the low `STEP` bits of `bits` (lane `k` of
+    /// vector `j` reads bit `j * STEP / 4 + k`), zero elsewhere.
+    ///
+    /// # Safety
+    /// AVX2 must be available.
+    unsafe fn keep(bits: u64) -> [__m256i; 4];
 }
 
-/// [`select_by_mask_stream_32`] for lanes of 64 bits: 16 lanes (four vectors) a step, a
-/// 64-bit variable shift and a compare to spread each bit (as [`select_word_64`]).
-///
-/// # Safety
-/// AVX2 must be available; `T` must be 8 bytes, with all-zero bits for `zero`; `words`
-/// must hold a bit for every element of `dx`.
-#[inline(always)]
-pub(crate) unsafe fn select_by_mask_stream_64<T: Sealed>(words: &[u64], dy: &[T], dx: &mut [T]) {
-    debug_assert_eq!(size_of::<T>(), 8);
-    let n = dx.len().min(dy.len());
-    let head = unaligned_head(dx).min(n);
-    select_by_bits(words, dy, dx, 0..head);
-    let mut i = head;
-    // SAFETY: as in `select_by_mask_stream_32`, with 16 lanes of 8 bytes a step.
-    unsafe {
-        let shifts = [
-            _mm256_setr_epi64x(63, 62, 61, 60),
-            _mm256_setr_epi64x(59, 58, 57, 56),
-            _mm256_setr_epi64x(55, 54, 53, 52),
-            _mm256_setr_epi64x(51, 50, 49, 48),
-        ];
-        while i + 16 <= n {
-            let bits = _mm256_set1_epi64x(mask_bits::<16>(words, i) as i64);
-            for (j, shift) in shifts.iter().enumerate() {
-                let keep = _mm256_cmpgt_epi64(_mm256_setzero_si256(), _mm256_sllv_epi64(bits, *shift));
-                let g = _mm256_loadu_si256(dy.as_ptr().add(i + 4 * j).cast());
-                _mm256_stream_si256(dx.as_mut_ptr().add(i + 4 * j).cast(), _mm256_and_si256(keep, g));
-            }
-            i += 16;
+/// Lanes of 16 bits: each lane's bit tested against a constant, as in [`select_word_16`].
+pub(crate) struct Lanes16;
+/// Lanes of 32 bits: a variable shift moves each lane's bit to its sign and an arithmetic
+/// shift spreads it, as in [`select_word_32`].
+pub(crate) struct Lanes32;
+/// Lanes of 64 bits: a 64-bit variable shift and a compare, as in [`select_word_64`].
+pub(crate) struct Lanes64;
+
+// The three `keep`s spell out their four vectors: a closure here, if LLVM did not inline
+// it, would be compiled without AVX2.
+impl MaskLanes for Lanes16 {
+    const STEP: usize = 64;
+    const BYTES: usize = 2;
+    #[inline(always)]
+    unsafe fn keep(bits: u64) -> [__m256i; 4] {
+        // SAFETY: AVX2 (caller).
+        unsafe {
+            let lane_bits =
+                _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, i16::MIN);
+            let (q0, q1, q2, q3) = (
+                _mm256_set1_epi16(bits as u16 as i16),
+                _mm256_set1_epi16((bits >> 16) as u16 as i16),
+                _mm256_set1_epi16((bits >> 32) as u16 as i16),
+                _mm256_set1_epi16((bits >> 48) as u16 as i16),
+            );
+            [
+                _mm256_cmpeq_epi16(_mm256_and_si256(q0, lane_bits), lane_bits),
+                _mm256_cmpeq_epi16(_mm256_and_si256(q1, lane_bits), lane_bits),
+                _mm256_cmpeq_epi16(_mm256_and_si256(q2, lane_bits), lane_bits),
+                _mm256_cmpeq_epi16(_mm256_and_si256(q3, lane_bits), lane_bits),
+            ]
         }
-        _mm_sfence();
     }
-    select_by_bits(words, dy, dx, i..n);
 }
 
-/// [`select_by_mask_stream_32`] for lanes of 16 bits: 64 lanes (four vectors) a step, each
-/// lane's bit tested against a constant as in [`select_word_16`].
+impl MaskLanes for Lanes32 {
+    const STEP: usize = 32;
+    const BYTES: usize = 4;
+    #[inline(always)]
+    unsafe fn keep(bits: u64) -> [__m256i; 4] {
+        // SAFETY: AVX2 (caller).
+        unsafe {
+            let bits = _mm256_set1_epi32(bits as u32 as i32);
+            // Bit 8j + k shifts to the sign of lane k of vector j.
+            let (s0, s1, s2, s3) = (
+                _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24),
+                _mm256_setr_epi32(23, 22, 21, 20, 19, 18, 17, 16),
+                _mm256_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8),
+                _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0),
+            );
+            [
+                _mm256_srai_epi32::<31>(_mm256_sllv_epi32(bits, s0)),
+                _mm256_srai_epi32::<31>(_mm256_sllv_epi32(bits, s1)),
+                _mm256_srai_epi32::<31>(_mm256_sllv_epi32(bits, s2)),
+                _mm256_srai_epi32::<31>(_mm256_sllv_epi32(bits, s3)),
+            ]
+        }
+    }
+}
+
+impl MaskLanes for Lanes64 {
+    const STEP: usize = 16;
+    const BYTES: usize = 8;
+    #[inline(always)]
+    unsafe fn keep(bits: u64) -> [__m256i; 4] {
+        // SAFETY: AVX2 (caller).
+        unsafe {
+            let bits = _mm256_set1_epi64x(bits as i64);
+            let (s0, s1, s2, s3) = (
+                _mm256_setr_epi64x(63, 62, 61, 60),
+                _mm256_setr_epi64x(59, 58, 57, 56),
+                _mm256_setr_epi64x(55, 54, 53, 52),
+                _mm256_setr_epi64x(51, 50, 49, 48),
+            );
+            let zero = _mm256_setzero_si256();
+            [
+                _mm256_cmpgt_epi64(zero, _mm256_sllv_epi64(bits, s0)),
+                _mm256_cmpgt_epi64(zero, _mm256_sllv_epi64(bits, s1)),
+                _mm256_cmpgt_epi64(zero, _mm256_sllv_epi64(bits, s2)),
+                _mm256_cmpgt_epi64(zero, _mm256_sllv_epi64(bits, s3)),
+            ]
+        }
+    }
+}
+
+/// `dx = bit ? dy : zero` with streaming stores, in one pass, for outputs beyond the cache:
+/// plain stores up to `dx`'s first 32-byte aligned address, then [`MaskLanes::STEP`] lanes
+/// at a time take their mask bits wherever they start in the words, spread them over four
+/// vectors and stream the selected `dy` straight out; plain stores for the tail. (Selecting
+/// whole words into an L1 buffer and streaming that measured 1.1-1.5x slower from DRAM,
+/// f32 at 16M-64M elements.)
 ///
 /// # Safety
-/// AVX2 must be available; `T` must be 2 bytes, with all-zero bits for `zero`; `words`
-/// must hold a bit for every element of `dx`.
+/// AVX2 must be available; `T` must be `L::BYTES` bytes, with all-zero bits for `zero`;
+/// `words` must hold a bit for every element of `dx`.
 #[inline(always)]
-pub(crate) unsafe fn select_by_mask_stream_16<T: Sealed>(words: &[u64], dy: &[T], dx: &mut [T]) {
-    debug_assert_eq!(size_of::<T>(), 2);
+pub(crate) unsafe fn select_by_mask_stream<L: MaskLanes, T: Sealed>(words: &[u64], dy: &[T], dx: &mut [T]) {
+    debug_assert_eq!(size_of::<T>(), L::BYTES);
     let n = dx.len().min(dy.len());
     let head = unaligned_head(dx).min(n);
     select_by_bits(words, dy, dx, 0..head);
     let mut i = head;
-    // SAFETY: as in `select_by_mask_stream_32`, with 64 lanes of 2 bytes a step.
-    unsafe {
-        let lane_bits =
-            _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, i16::MIN);
-        while i + 64 <= n {
-            let bits = mask_bits::<64>(words, i);
-            for j in 0..4 {
-                let sixteen = _mm256_set1_epi16((bits >> (16 * j)) as u16 as i16);
-                let keep = _mm256_cmpeq_epi16(_mm256_and_si256(sixteen, lane_bits), lane_bits);
-                let g = _mm256_loadu_si256(dy.as_ptr().add(i + 16 * j).cast());
-                _mm256_stream_si256(dx.as_mut_ptr().add(i + 16 * j).cast(), _mm256_and_si256(keep, g));
+    let per_vector = L::STEP / 4;
+    while i + L::STEP <= n {
+        // SAFETY: AVX2 (caller). Every access is to lanes i..i + STEP <= n of dy and dx;
+        // dx + i is 32-byte aligned (i starts at the head and moves in whole vectors).
+        unsafe {
+            let keep = L::keep(mask_bits(words, i, L::STEP));
+            for (j, keep) in keep.into_iter().enumerate() {
+                let g = _mm256_loadu_si256(dy.as_ptr().add(i + per_vector * j).cast());
+                _mm256_stream_si256(dx.as_mut_ptr().add(i + per_vector * j).cast(), _mm256_and_si256(keep, g));
             }
-            i += 64;
         }
-        _mm_sfence();
+        i += L::STEP;
     }
+    // SAFETY: SSE is part of every x86-64 baseline; the streaming stores need the fence
+    // before anything else reads dx.
+    unsafe { _mm_sfence() };
     select_by_bits(words, dy, dx, i..n);
 }
 

@@ -314,7 +314,7 @@ pub(crate) mod x86 {
     }
 
     /// [`select_by_mask`] for outputs beyond the cache: lanes of 16, 32 and 64 bits in one
-    /// pass with streaming stores (`avx2::select_by_mask_stream_32`), bytes through a
+    /// pass with streaming stores (`avx2::select_by_mask_stream`), bytes through a
     /// buffer as [`relu_with_mask_stream_buffered`].
     ///
     /// # Safety
@@ -325,11 +325,11 @@ pub(crate) mod x86 {
         // is all-zero bits (+0.0 or 0); the callers pass a bit for every element.
         match size_of::<T>() {
             // SAFETY: as above.
-            2 => return unsafe { avx2::select_by_mask_stream_16(words, dy, dx) },
+            2 => return unsafe { avx2::select_by_mask_stream::<avx2::Lanes16, T>(words, dy, dx) },
             // SAFETY: as above.
-            4 => return unsafe { avx2::select_by_mask_stream_32(words, dy, dx) },
+            4 => return unsafe { avx2::select_by_mask_stream::<avx2::Lanes32, T>(words, dy, dx) },
             // SAFETY: as above.
-            8 => return unsafe { avx2::select_by_mask_stream_64(words, dy, dx) },
+            8 => return unsafe { avx2::select_by_mask_stream::<avx2::Lanes64, T>(words, dy, dx) },
             _ => {}
         }
         const BLOCK: usize = 512;
