@@ -32,8 +32,9 @@ unsafe fn stream_copy(src: *const u8, dst: *mut u8, bytes: usize) {
 /// alignment whatever the alignment of `dst` or of the blocks: the elements before the
 /// first aligned address and after the last go out with plain stores, and a block's last
 /// partial 32 bytes wait in `carry` for the next block. For drivers whose blocks must start
-/// at fixed element indices (the mask's 64-element words), where [`map1`] and [`map2`] cannot peel
-/// an unaligned head. Call [`Streamer::finish`] at the end.
+/// at fixed element indices (the mask's 64-element words, for the integer types that have
+/// no one-pass streaming mask driver), where [`map1`] and [`map2`] cannot peel an unaligned
+/// head. Call [`Streamer::finish`] at the end.
 pub(crate) struct Streamer<'a, T> {
     dst: &'a mut [T],
     /// Elements of `dst` written.
