@@ -10,6 +10,7 @@ use core::mem::size_of;
 
 use half::{bf16, f16};
 
+use crate::arch::stream::unaligned_head;
 use crate::element::Float;
 use crate::element::sealed::Sealed;
 use crate::kernels::{Lanes, Product};
@@ -285,13 +286,6 @@ fn select_by_bits<T: Sealed>(words: &[u64], dy: &[T], dx: &mut [T], range: core:
     for i in range {
         dx[i] = if (words[i / 64] >> (i % 64)) & 1 != 0 { dy[i] } else { T::zero() };
     }
-}
-
-/// Elements of `dx` before its first 32-byte aligned address (at most `dx.len()`).
-#[inline(always)]
-fn unaligned_head<T>(dx: &[T]) -> usize {
-    let misalign = (dx.as_ptr() as usize) % 32;
-    if misalign == 0 { 0 } else { ((32 - misalign) / size_of::<T>()).min(dx.len()) }
 }
 
 /// How a lane size spreads mask bits over four vectors, for [`select_by_mask_stream`].
@@ -1005,8 +999,7 @@ unsafe fn dy_above_zero_16<T: Half, K: Product<T>>(k: &K, x: &[T], dy: &[T], dx:
 #[inline(always)]
 pub(crate) unsafe fn relu_stream_f32(x: &[f32], y: &mut [f32]) {
     let n = y.len().min(x.len());
-    let misalign = (y.as_ptr() as usize) % 32;
-    let head = if misalign == 0 { 0 } else { ((32 - misalign) / 4).min(n) };
+    let head = unaligned_head(y).min(n);
     for (y, &x) in y[..head].iter_mut().zip(&x[..head]) {
         *y = x.relu_elem();
     }
@@ -1035,8 +1028,7 @@ pub(crate) unsafe fn relu_stream_f32(x: &[f32], y: &mut [f32]) {
 #[inline(always)]
 pub(crate) unsafe fn relu_stream_f64(x: &[f64], y: &mut [f64]) {
     let n = y.len().min(x.len());
-    let misalign = (y.as_ptr() as usize) % 32;
-    let head = if misalign == 0 { 0 } else { ((32 - misalign) / 8).min(n) };
+    let head = unaligned_head(y).min(n);
     for (y, &x) in y[..head].iter_mut().zip(&x[..head]) {
         *y = x.relu_elem();
     }

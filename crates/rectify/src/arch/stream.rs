@@ -51,8 +51,7 @@ impl<'a, T: Copy> Streamer<'a, T> {
 
     #[inline(always)]
     pub(crate) fn new(dst: &'a mut [T], fill: T) -> Self {
-        let misalign = (dst.as_ptr() as usize) % 32;
-        let head = if misalign == 0 { 0 } else { ((32 - misalign) / size_of::<T>()).min(dst.len()) };
+        let head = unaligned_head(dst);
         Streamer { dst, pos: 0, head, carry: [fill; 32], carry_len: 0 }
     }
 
@@ -123,8 +122,10 @@ const fn step<T>() -> usize {
     STEP_BYTES / size_of::<T>()
 }
 
-/// Elements before the first 32-byte aligned address of `y` (at most its length).
-fn unaligned_head<T>(y: &[T]) -> usize {
+/// Elements before the first 32-byte aligned address of `y` (at most its length): the head
+/// that every streaming driver writes with plain stores.
+#[inline(always)]
+pub(crate) fn unaligned_head<T>(y: &[T]) -> usize {
     let misalign = (y.as_ptr() as usize) % 32;
     if misalign == 0 { 0 } else { ((32 - misalign) / size_of::<T>()).min(y.len()) }
 }
