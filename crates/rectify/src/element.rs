@@ -108,7 +108,7 @@ pub(crate) mod sealed {
         /// x86-64-v3 must be available.
         #[inline(always)]
         unsafe fn relu_mask_word_v3(x: &[Self; 64], y: &mut [Self; 64]) -> u64 {
-            crate::arch::generic::map1(&crate::kernels::Relu, x, y);
+            crate::arch::generic::map1_loop(&crate::kernels::Relu, x, y);
             crate::arch::generic::pack_word(x)
         }
 

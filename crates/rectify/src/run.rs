@@ -68,7 +68,7 @@ fn over_threads<T: Send>(out: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Syn
 pub(crate) fn unary<T: Copy + Send + Sync, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
     debug_assert_eq!(x.len(), y.len());
     if short::<T>(y.len()) {
-        return arch::generic::map1(k, x, y);
+        return arch::generic::map1_loop(k, x, y);
     }
     let level = dispatch::level();
     let driver = if streams::<T>(y.len()) { arch::map1_stream } else { arch::map1 };
@@ -88,7 +88,7 @@ pub(crate) fn unary_inplace<T: Copy + Send + Sync, K: Map1<T>>(k: &K, x: &mut [T
 pub(crate) fn binary<T: Copy + Send + Sync, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
     debug_assert!(a.len() == out.len() && b.len() == out.len());
     if short::<T>(out.len()) {
-        return arch::generic::map2(k, a, b, out);
+        return arch::generic::map2_loop(k, a, b, out);
     }
     let level = dispatch::level();
     let driver = if streams::<T>(out.len()) { arch::map2_stream } else { arch::map2 };
@@ -108,7 +108,7 @@ pub(crate) fn binary_inplace<T: Copy + Send + Sync, K: Map2<T>>(k: &K, a: &[T], 
 #[inline]
 pub(crate) fn ternary<T: Copy + Send + Sync, K: Map3<T>>(k: &K, a: &[T], b: &[T], c: &[T], out: &mut [T]) {
     if short::<T>(out.len()) {
-        return arch::generic::map3(k, a, b, c, out);
+        return arch::generic::map3_loop(k, a, b, c, out);
     }
     let level = dispatch::level();
     over(out, |r, out| arch::map3(level, k, &a[r.clone()], &b[r.clone()], &c[r], out));
@@ -165,7 +165,7 @@ pub(crate) fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&
 #[inline]
 pub(crate) fn relu<T: Element>(x: &[T], y: &mut [T]) {
     if short::<T>(y.len()) {
-        return arch::generic::map1(&crate::kernels::Relu, x, y);
+        return arch::generic::map1_loop(&crate::kernels::Relu, x, y);
     }
     if !streams::<T>(y.len()) {
         return unary(&crate::kernels::Relu, x, y);

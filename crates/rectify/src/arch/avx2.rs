@@ -10,7 +10,8 @@ use core::mem::size_of;
 
 use half::{bf16, f16};
 
-use crate::arch::stream::unaligned_head;
+use crate::arch::generic::unaligned_head;
+use crate::arch::stream::STREAM_ALIGN;
 use crate::element::Float;
 use crate::element::sealed::Sealed;
 use crate::kernels::{Lanes, Product};
@@ -401,7 +402,7 @@ impl MaskLanes for Lanes64 {
 pub(crate) unsafe fn select_by_mask_stream<L: MaskLanes, T: Sealed>(words: &[u64], dy: &[T], dx: &mut [T]) {
     debug_assert_eq!(size_of::<T>(), L::BYTES);
     let n = dx.len().min(dy.len());
-    let head = unaligned_head(dx).min(n);
+    let head = unaligned_head(dx, STREAM_ALIGN).min(n);
     select_by_bits(words, dy, dx, 0..head);
     let mut i = head;
     let per_vector = L::STEP / 4;
@@ -514,7 +515,7 @@ relu_mask_step_16!(bf16);
 #[inline(always)]
 pub(crate) unsafe fn relu_with_mask_stream<T: ReluMaskStep>(x: &[T], y: &mut [T], words: &mut [u64]) {
     let n = y.len().min(x.len());
-    let head = unaligned_head(y).min(n);
+    let head = unaligned_head(y, STREAM_ALIGN).min(n);
     // The bits of word `i / 64` gathered so far (bits below `i % 64`).
     let mut pending = 0u64;
     for i in 0..head {
@@ -999,7 +1000,7 @@ unsafe fn dy_above_zero_16<T: Half, K: Product<T>>(k: &K, x: &[T], dy: &[T], dx:
 #[inline(always)]
 pub(crate) unsafe fn relu_stream_f32(x: &[f32], y: &mut [f32]) {
     let n = y.len().min(x.len());
-    let head = unaligned_head(y).min(n);
+    let head = unaligned_head(y, STREAM_ALIGN).min(n);
     for (y, &x) in y[..head].iter_mut().zip(&x[..head]) {
         *y = x.relu_elem();
     }
@@ -1028,7 +1029,7 @@ pub(crate) unsafe fn relu_stream_f32(x: &[f32], y: &mut [f32]) {
 #[inline(always)]
 pub(crate) unsafe fn relu_stream_f64(x: &[f64], y: &mut [f64]) {
     let n = y.len().min(x.len());
-    let head = unaligned_head(y).min(n);
+    let head = unaligned_head(y, STREAM_ALIGN).min(n);
     for (y, &x) in y[..head].iter_mut().zip(&x[..head]) {
         *y = x.relu_elem();
     }

@@ -7,8 +7,33 @@ use crate::element::Float;
 use crate::element::sealed::Sealed;
 use crate::kernels::{Fused, Map1, Map2, Map3, Product, Sloped, SlopedUnit, bias_relu};
 
+/// Elements before the first `align`-byte aligned address of `y` (at most its length).
+#[inline(always)]
+pub(crate) fn unaligned_head<T>(y: &[T], align: usize) -> usize {
+    let misalign = (y.as_ptr() as usize) % align;
+    if misalign == 0 { 0 } else { ((align - misalign) / size_of::<T>()).min(y.len()) }
+}
+
+/// The alignment the out-of-place drivers give their output before the vector loop: a
+/// vector store that straddles two cache lines costs two. Measured on an AVX-512 Xeon, f32
+/// ReLU at 4K elements: 170 GB/s into an output 16 bytes past a line, 286 GB/s line-aligned
+/// (64 bytes, so that 64-byte stores never straddle; 32-byte stores neither).
+const OUT_ALIGN: usize = 64;
+
+/// `y = k(x)`: the few elements before `y`'s first cache line, then the vector loop over
+/// line-aligned stores.
 #[inline(always)]
 pub(crate) fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
+    let head = unaligned_head(y, OUT_ALIGN).min(x.len());
+    let (x_head, x) = x.split_at(head);
+    let (y_head, y) = y.split_at_mut(head);
+    map1_loop(k, x_head, y_head);
+    map1_loop(k, x, y);
+}
+
+/// The loop of [`map1`], for buffers and blocks whose alignment is the caller's business.
+#[inline(always)]
+pub(crate) fn map1_loop<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
     for (y, &x) in y.iter_mut().zip(x) {
         *y = k.apply(x);
     }
@@ -25,13 +50,25 @@ pub(crate) fn map1_inplace<T: Copy, K: Map1<T>>(k: &K, x: &mut [T]) {
     let mut buf = [fill; BLOCK];
     for x in x.chunks_mut(BLOCK) {
         let out = &mut buf[..x.len()];
-        map1(k, x, out);
+        map1_loop(k, x, out);
         x.copy_from_slice(out);
     }
 }
 
+/// `out = k(a, b)`, the output line-aligned as in [`map1`].
 #[inline(always)]
 pub(crate) fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
+    let head = unaligned_head(out, OUT_ALIGN).min(a.len()).min(b.len());
+    let (a_head, a) = a.split_at(head);
+    let (b_head, b) = b.split_at(head);
+    let (out_head, out) = out.split_at_mut(head);
+    map2_loop(k, a_head, b_head, out_head);
+    map2_loop(k, a, b, out);
+}
+
+/// The loop of [`map2`].
+#[inline(always)]
+pub(crate) fn map2_loop<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
     for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
         *o = k.apply(a, b);
     }
@@ -45,13 +82,26 @@ pub(crate) fn map2_inplace<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &mut [T]) {
     let mut buf = [fill; BLOCK];
     for (a, b) in a.chunks(BLOCK).zip(b.chunks_mut(BLOCK)) {
         let out = &mut buf[..b.len()];
-        map2(k, a, b, out);
+        map2_loop(k, a, b, out);
         b.copy_from_slice(out);
     }
 }
 
+/// `out = k(a, b, c)`, the output line-aligned as in [`map1`].
 #[inline(always)]
 pub(crate) fn map3<T: Copy, K: Map3<T>>(k: &K, a: &[T], b: &[T], c: &[T], out: &mut [T]) {
+    let head = unaligned_head(out, OUT_ALIGN).min(a.len()).min(b.len()).min(c.len());
+    let (a_head, a) = a.split_at(head);
+    let (b_head, b) = b.split_at(head);
+    let (c_head, c) = c.split_at(head);
+    let (out_head, out) = out.split_at_mut(head);
+    map3_loop(k, a_head, b_head, c_head, out_head);
+    map3_loop(k, a, b, c, out);
+}
+
+/// The loop of [`map3`].
+#[inline(always)]
+pub(crate) fn map3_loop<T: Copy, K: Map3<T>>(k: &K, a: &[T], b: &[T], c: &[T], out: &mut [T]) {
     for (((o, &a), &b), &c) in out.iter_mut().zip(a).zip(b).zip(c) {
         *o = k.apply(a, b, c);
     }
@@ -95,7 +145,7 @@ pub(crate) fn pack_word<T: Sealed>(chunk: &[T]) -> u64 {
 pub(crate) fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]) {
     const BLOCK: usize = 512;
     for ((x, y), words) in x.chunks(BLOCK).zip(y.chunks_mut(BLOCK)).zip(words.chunks_mut(BLOCK / 64)) {
-        map1(&crate::kernels::Relu, x, y);
+        map1_loop(&crate::kernels::Relu, x, y);
         pack_positive(x, words);
     }
 }
@@ -140,7 +190,7 @@ pub(crate) fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]) {
 pub(crate) mod x86 {
     use core::mem::size_of;
 
-    use super::{map1, pack_word, select_word};
+    use super::{map1_loop, pack_word, select_word};
     use crate::arch::avx2;
     use crate::arch::stream::Streamer;
     use crate::element::sealed::Sealed;
@@ -276,7 +326,7 @@ pub(crate) mod x86 {
         }
         let (x, y) = (xs.remainder(), ys.into_remainder());
         if !x.is_empty() {
-            map1(&crate::kernels::Relu, x, y);
+            map1_loop(&crate::kernels::Relu, x, y);
             words[words.len() - 1] = pack_word(x);
         }
     }

@@ -10,6 +10,7 @@ use core::arch::x86_64::{__m256i, _mm_sfence, _mm256_loadu_si256, _mm256_stream_
 use core::mem::size_of;
 
 use super::generic;
+use super::generic::unaligned_head;
 use crate::kernels::{Map1, Map2};
 
 /// Copies `bytes` (a multiple of 32) from `src` to the 32-byte aligned `dst` with
@@ -51,7 +52,7 @@ impl<'a, T: Copy> Streamer<'a, T> {
 
     #[inline(always)]
     pub(crate) fn new(dst: &'a mut [T], fill: T) -> Self {
-        let head = unaligned_head(dst);
+        let head = unaligned_head(dst, STREAM_ALIGN);
         Streamer { dst, pos: 0, head, carry: [fill; 32], carry_len: 0 }
     }
 
@@ -122,13 +123,8 @@ const fn step<T>() -> usize {
     STEP_BYTES / size_of::<T>()
 }
 
-/// Elements before the first 32-byte aligned address of `y` (at most its length): the head
-/// that every streaming driver writes with plain stores.
-#[inline(always)]
-pub(crate) fn unaligned_head<T>(y: &[T]) -> usize {
-    let misalign = (y.as_ptr() as usize) % 32;
-    if misalign == 0 { 0 } else { ((32 - misalign) / size_of::<T>()).min(y.len()) }
-}
+/// The alignment of every streaming store: the head before it takes plain stores.
+pub(crate) const STREAM_ALIGN: usize = 32;
 
 /// `y = k(x)` with streaming stores. Light kernels run fused: each 256 bytes of results are
 /// computed into a temporary in L1 and streamed out at once (the unaligned ends of `y` take
@@ -145,19 +141,19 @@ pub(crate) unsafe fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
     }
     let Some(&fill) = x.first() else { return };
     let n = y.len().min(x.len());
-    let head = unaligned_head(y);
-    generic::map1(k, &x[..head], &mut y[..head]);
+    let head = unaligned_head(y, STREAM_ALIGN);
+    generic::map1_loop(k, &x[..head], &mut y[..head]);
     let mut tmp = [fill; STEP_BYTES];
     let tmp = &mut tmp[..step::<T>()];
     let mut i = head;
     while i + step::<T>() <= n {
-        generic::map1(k, &x[i..i + step::<T>()], tmp);
+        generic::map1_loop(k, &x[i..i + step::<T>()], tmp);
         // SAFETY: AVX (caller); y[i..i + step] is in bounds and 32-byte aligned (after the
         // head, in whole steps); tmp holds one step.
         unsafe { stream_copy(tmp.as_ptr().cast(), y.as_mut_ptr().add(i).cast(), STEP_BYTES) };
         i += step::<T>();
     }
-    generic::map1(k, &x[i..n], &mut y[i..n]);
+    generic::map1_loop(k, &x[i..n], &mut y[i..n]);
     // Streaming stores are weakly ordered: fence before anyone reads the output.
     // SAFETY: SSE is part of every x86-64 baseline.
     unsafe { _mm_sfence() };
@@ -175,19 +171,19 @@ pub(crate) unsafe fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mu
     }
     let Some(&fill) = a.first() else { return };
     let n = out.len().min(a.len()).min(b.len());
-    let head = unaligned_head(out);
-    generic::map2(k, &a[..head], &b[..head], &mut out[..head]);
+    let head = unaligned_head(out, STREAM_ALIGN);
+    generic::map2_loop(k, &a[..head], &b[..head], &mut out[..head]);
     let mut tmp = [fill; STEP_BYTES];
     let tmp = &mut tmp[..step::<T>()];
     let mut i = head;
     while i + step::<T>() <= n {
-        generic::map2(k, &a[i..i + step::<T>()], &b[i..i + step::<T>()], tmp);
+        generic::map2_loop(k, &a[i..i + step::<T>()], &b[i..i + step::<T>()], tmp);
         // SAFETY: AVX (caller); out[i..i + step] is in bounds and 32-byte aligned (after
         // the head, in whole steps); tmp holds one step.
         unsafe { stream_copy(tmp.as_ptr().cast(), out.as_mut_ptr().add(i).cast(), STEP_BYTES) };
         i += step::<T>();
     }
-    generic::map2(k, &a[i..n], &b[i..n], &mut out[i..n]);
+    generic::map2_loop(k, &a[i..n], &b[i..n], &mut out[i..n]);
     // SAFETY: SSE is part of every x86-64 baseline; the streaming stores need the fence.
     unsafe { _mm_sfence() };
 }
@@ -204,7 +200,7 @@ unsafe fn map1_blocks<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
     let mut out = Streamer::new(y, fill);
     for x in x.chunks(BLOCK) {
         let block = &mut buf[..x.len()];
-        generic::map1(k, x, block);
+        generic::map1_loop(k, x, block);
         // SAFETY: AVX (caller); the blocks add up to y.
         unsafe { out.push(block) };
     }
@@ -222,7 +218,7 @@ unsafe fn map2_blocks<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T
     let mut stream = Streamer::new(out, fill);
     for (a, b) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
         let block = &mut buf[..a.len()];
-        generic::map2(k, a, b, block);
+        generic::map2_loop(k, a, b, block);
         // SAFETY: AVX (caller); the blocks add up to out.
         unsafe { stream.push(block) };
     }
