@@ -202,5 +202,10 @@ pub fn kernel_path(dtype: DType) -> String {
         DType::F32 | DType::F64 => "compare + select (NaN kept, -0.0 to +0.0)",
         _ => "integer max/clamp",
     };
-    format!("{isa} ({width}-byte vectors): {how}")
+    let mask = if isa == Isa::V4 && matches!(dtype, DType::F16 | DType::BF16 | DType::F32 | DType::F64) {
+        "; the 1-bit mask through AVX-512 mask registers (compares, zeroing loads)"
+    } else {
+        ""
+    };
+    format!("{isa} ({width}-byte vectors): {how}{mask}")
 }

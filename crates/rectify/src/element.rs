@@ -112,6 +112,26 @@ pub(crate) mod sealed {
             crate::arch::generic::pack_word(x)
         }
 
+        /// [`Sealed::pack_word_v3`] with AVX-512 (default: the AVX2 body).
+        ///
+        /// # Safety
+        /// x86-64-v4 must be available.
+        #[inline(always)]
+        unsafe fn pack_word_v4(chunk: &[Self; 64]) -> u64 {
+            // SAFETY: v4 includes v3 (caller).
+            unsafe { Self::pack_word_v3(chunk) }
+        }
+
+        /// [`Sealed::relu_mask_word_v3`] with AVX-512 (default: the AVX2 body).
+        ///
+        /// # Safety
+        /// x86-64-v4 must be available.
+        #[inline(always)]
+        unsafe fn relu_mask_word_v4(x: &[Self; 64], y: &mut [Self; 64]) -> u64 {
+            // SAFETY: v4 includes v3 (caller).
+            unsafe { Self::relu_mask_word_v3(x, y) }
+        }
+
         /// `y = relu(x)` and the mask of `x > 0` with AVX2 and streaming stores, for
         /// outputs beyond the cache; `words.len()` is `y.len().div_ceil(64)`.
         ///
@@ -357,6 +377,18 @@ macro_rules! native_float {
             }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
+            unsafe fn relu_mask_word_v4(x: &[Self; 64], y: &mut [Self; 64]) -> u64 {
+                // SAFETY: the caller guarantees x86-64-v4, which includes AVX-512F.
+                unsafe { crate::arch::avx512::$relu_mask_word(x, y) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn pack_word_v4(chunk: &[Self; 64]) -> u64 {
+                // SAFETY: the caller guarantees x86-64-v4, which includes AVX-512F.
+                unsafe { crate::arch::avx512::$pack(chunk) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
             unsafe fn relu_stream_v3(x: &[Self], y: &mut [Self]) {
                 // SAFETY: the caller guarantees x86-64-v3, which includes AVX2.
                 unsafe { crate::arch::avx2::$relu_stream(x, y) }
@@ -497,6 +529,19 @@ macro_rules! half_float {
                 // SAFETY: the caller guarantees x86-64-v3 (AVX2 and BMI2); 2-byte lanes;
                 // +0.0 is all-zero bits.
                 unsafe { crate::arch::avx2::relu_mask_word_16(x, y, $inf) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn pack_word_v4(chunk: &[Self; 64]) -> u64 {
+                // SAFETY: the caller guarantees x86-64-v4 (AVX-512BW); 2-byte lanes.
+                unsafe { crate::arch::avx512::pack_word_16(chunk, $inf) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn relu_mask_word_v4(x: &[Self; 64], y: &mut [Self; 64]) -> u64 {
+                // SAFETY: the caller guarantees x86-64-v4 (AVX-512BW); 2-byte lanes; +0.0 is
+                // all-zero bits.
+                unsafe { crate::arch::avx512::relu_mask_word_16(x, y, $inf) }
             }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]

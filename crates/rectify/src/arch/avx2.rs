@@ -10,7 +10,7 @@ use core::mem::size_of;
 
 use half::{bf16, f16};
 
-use crate::arch::generic::unaligned_head;
+use crate::arch::generic::{mask_bits, select_by_bits, unaligned_head};
 use crate::arch::stream::STREAM_ALIGN;
 use crate::element::Float;
 use crate::element::sealed::Sealed;
@@ -267,25 +267,6 @@ pub(crate) unsafe fn select_word_64<T: Copy>(w: u64, dy: &[T; 64], dx: &mut [T; 
             _mm256_storeu_si256(dx.as_mut_ptr().cast(), _mm256_and_si256(keep, g));
             shift = _mm256_sub_epi64(shift, four);
         }
-    }
-}
-
-/// Bits `i..i + n` of a mask (bit `i % 64` of word `i / 64` first) in the low bits, from
-/// one word or two (the bits above them are unspecified); `n <= 64`, and every one of them
-/// must be in `words`.
-#[inline(always)]
-fn mask_bits(words: &[u64], i: usize, n: usize) -> u64 {
-    let (w, s) = (i / 64, i % 64);
-    let low = words[w] >> s;
-    if s > 64 - n { low | words[w + 1] << (64 - s) } else { low }
-}
-
-/// `dx[i] = bit i ? dy[i] : zero` over `range`, one element at a time (the heads and tails
-/// of the streaming drivers).
-#[inline(always)]
-fn select_by_bits<T: Sealed>(words: &[u64], dy: &[T], dx: &mut [T], range: core::ops::Range<usize>) {
-    for i in range {
-        dx[i] = if (words[i / 64] >> (i % 64)) & 1 != 0 { dy[i] } else { T::zero() };
     }
 }
 

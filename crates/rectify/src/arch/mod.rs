@@ -13,6 +13,8 @@
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
 pub(crate) mod generic;
 pub(crate) mod stream;
 
@@ -38,25 +40,32 @@ impl Level {
 
 /// The one list of drivers: generates each level's entry points (with its target
 /// features) and the dispatching wrapper (one `match` on the level, outside the loop).
-/// Drivers listed under `x86_bodies` use the explicit AVX2 bodies of
-/// [`generic::x86`] on v3 and v4 (AVX2 instructions are part of v4 too).
+/// Drivers listed under `x86_bodies` use the explicit AVX2 bodies of [`generic::x86`] on v3
+/// and v4 (AVX2 instructions are part of v4 too); those under `mask_bodies` are the mask
+/// drivers of [`generic::x86`], given the level's per-word bodies
+/// ([`generic::x86::WordBodies`]: AVX2 on v3, AVX-512 on v4).
 macro_rules! drivers {
     (
         portable { $(fn $name:ident <$($g:ident : $b:path),*> ($($arg:ident : $ty:ty),*);)* }
         x86_bodies { $(fn $mname:ident <$($mg:ident : $mb:path),*> ($($marg:ident : $mty:ty),*);)* }
+        mask_bodies { $(fn $kname:ident <$($kg:ident : $kb:path),*> ($($karg:ident : $kty:ty),*);)* }
     ) => {
-        drivers!(@level v3, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt",
+        drivers!(@level v3, V3, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt",
             portable { $(fn $name <$($g : $b),*> ($($arg : $ty),*);)* }
-            x86_bodies { $(fn $mname <$($mg : $mb),*> ($($marg : $mty),*);)* });
-        drivers!(@level v4, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl",
+            x86_bodies { $(fn $mname <$($mg : $mb),*> ($($marg : $mty),*);)* }
+            mask_bodies { $(fn $kname <$($kg : $kb),*> ($($karg : $kty),*);)* });
+        drivers!(@level v4, V4, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl",
             portable { $(fn $name <$($g : $b),*> ($($arg : $ty),*);)* }
-            x86_bodies { $(fn $mname <$($mg : $mb),*> ($($marg : $mty),*);)* });
+            x86_bodies { $(fn $mname <$($mg : $mb),*> ($($marg : $mty),*);)* }
+            mask_bodies { $(fn $kname <$($kg : $kb),*> ($($karg : $kty),*);)* });
         $(drivers!(@dispatch $name <$($g : $b),*> ($($arg : $ty),*));)*
         $(drivers!(@dispatch $mname <$($mg : $mb),*> ($($marg : $mty),*));)*
+        $(drivers!(@dispatch $kname <$($kg : $kb),*> ($($karg : $kty),*));)*
     };
-    (@level $level:ident, $features:literal,
+    (@level $level:ident, $bodies:ident, $features:literal,
         portable { $(fn $name:ident <$($g:ident : $b:path),*> ($($arg:ident : $ty:ty),*);)* }
         x86_bodies { $(fn $mname:ident <$($mg:ident : $mb:path),*> ($($marg:ident : $mty:ty),*);)* }
+        mask_bodies { $(fn $kname:ident <$($kg:ident : $kb:path),*> ($($karg:ident : $kty:ty),*);)* }
     ) => {
         #[cfg(target_arch = "x86_64")]
         pub(crate) mod $level {
@@ -78,6 +87,15 @@ macro_rules! drivers {
                 pub(crate) unsafe fn $mname<$($mg: $mb),*>($($marg: $mty),*) {
                     // SAFETY: this level includes x86-64-v3.
                     unsafe { generic::x86::$mname($($marg),*) }
+                }
+            )*
+            $(
+                /// # Safety
+                /// The CPU must support this level.
+                #[target_feature(enable = $features)]
+                pub(crate) unsafe fn $kname<$($kg: $kb),*>($($karg: $kty),*) {
+                    // SAFETY: the CPU supports this level, whose bodies these are.
+                    unsafe { generic::x86::$kname::<generic::x86::$bodies, $($kg),*>($($karg),*) }
                 }
             )*
         }
@@ -116,12 +134,14 @@ drivers! {
         fn relu_inplace<T: Element>(x: &mut [T]);
         fn relu_stream<T: Element>(x: &[T], y: &mut [T]);
         fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]);
+        fn relu_with_mask_stream<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);
+        fn select_by_mask_stream<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]);
+    }
+    mask_bodies {
         fn pack_positive<T: Element>(x: &[T], words: &mut [u64]);
         fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);
         fn select_by_mask<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]);
         fn select_by_mask_inplace<T: Element>(words: &[u64], dy: &mut [T]);
-        fn relu_with_mask_stream<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);
-        fn select_by_mask_stream<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]);
     }
 }
 

@@ -257,13 +257,17 @@ fn relu_functions<T: Bits>() {
             rectify::relu_backward_from_mask(&mask, dy, dx)
         },
         |x, g| {
-            let mut y = vec![T::from_u64(0); x.len()];
+            // The output at a start that varies with the length (every misalignment to a
+            // cache line, over the sweep's lengths), as the kernels step from its first line.
+            let y_off = (x.len() * 5 + 3) % 32;
+            let mut y = vec![T::from_u64(0); x.len() + 32];
+            let y = &mut y[y_off..y_off + x.len()];
             // Masks of the right length with every bit set: the kernels must write every
             // word (they reuse a training loop's mask without zeroing it first).
             let mut mask = ReluMask::from_words(vec![u64::MAX; x.len().div_ceil(64)], x.len());
-            rectify::relu_with_mask(x, &mut y, &mut mask);
+            rectify::relu_with_mask(x, y, &mut mask);
             let want: Vec<T> = x.iter().map(|&v| r::relu(v)).collect();
-            assert_bits_eq(&y, &want, &|| "relu_with_mask output".into());
+            assert_bits_eq(y, &want, &|| format!("relu_with_mask output, len {}, y offset {y_off}", x.len()));
             let mut z = x.to_vec();
             let mut mask2 = ReluMask::from_words(vec![u64::MAX; x.len().div_ceil(64)], x.len());
             rectify::relu_inplace_with_mask(&mut z, &mut mask2);
