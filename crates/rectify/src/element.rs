@@ -212,7 +212,7 @@ pub(crate) mod sealed {
         /// x86-64-v3 must be available.
         #[inline(always)]
         unsafe fn product_select_v3<K: crate::kernels::Product<Self>>(k: &K, a: &[Self], b: &[Self], out: &mut [Self]) {
-            crate::arch::generic::map2(&crate::kernels::Fused(k), a, b, out)
+            crate::arch::generic::map2_loop(&crate::kernels::Fused(k), a, b, out)
         }
         fn is_nan_elem(self) -> bool;
         /// Flip the sign bit (exact, NaN included).
