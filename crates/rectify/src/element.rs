@@ -132,6 +132,19 @@ pub(crate) mod sealed {
             unsafe { Self::relu_mask_word_v3(x, y) }
         }
 
+        /// Whether [`Sealed::relu_word_v4`] has an AVX-512 body of its own: then the v4 ReLU
+        /// driver steps through it 64 elements at a time, else it runs the generic loop.
+        const RELU_WORD_V4: bool = false;
+
+        /// `y = relu(x)` for 64 elements with AVX-512 (default: the generic loop).
+        ///
+        /// # Safety
+        /// x86-64-v4 must be available.
+        #[inline(always)]
+        unsafe fn relu_word_v4(x: &[Self; 64], y: &mut [Self; 64]) {
+            crate::arch::generic::map1_loop(&crate::kernels::Relu, x, y)
+        }
+
         /// `y = relu(x)` and the mask of `x > 0` with AVX2 and streaming stores, for
         /// outputs beyond the cache; `words.len()` is `y.len().div_ceil(64)`.
         ///
@@ -367,8 +380,15 @@ pub(crate) fn f32_to_bf16_bits(f: f32) -> u16 {
 }
 
 macro_rules! native_float {
-    ($t:ty, $bits:ty, $dtype:ident, $pack:ident, $select:ident, $relu_inplace:ident, $relu_backward_inplace:ident, $relu_stream:ident, $relu_mask_word:ident) => {
+    ($t:ty, $bits:ty, $dtype:ident, $pack:ident, $select:ident, $relu_inplace:ident, $relu_backward_inplace:ident, $relu_stream:ident, $relu_mask_word:ident, $relu_word:ident) => {
         impl sealed::Sealed for $t {
+            const RELU_WORD_V4: bool = cfg!(target_arch = "x86_64");
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn relu_word_v4(x: &[Self; 64], y: &mut [Self; 64]) {
+                // SAFETY: the caller guarantees x86-64-v4, which includes AVX-512F.
+                unsafe { crate::arch::avx512::$relu_word(x, y) }
+            }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
             unsafe fn relu_mask_word_v3(x: &[Self; 64], y: &mut [Self; 64]) -> u64 {
@@ -500,7 +520,8 @@ native_float!(
     relu_inplace_f32,
     relu_backward_inplace_f32,
     relu_stream_f32,
-    relu_mask_word_f32
+    relu_mask_word_f32,
+    relu_word_f32
 );
 native_float!(
     f64,
@@ -511,7 +532,8 @@ native_float!(
     relu_inplace_f64,
     relu_backward_inplace_f64,
     relu_stream_f64,
-    relu_mask_word_f64
+    relu_mask_word_f64,
+    relu_word_f64
 );
 
 macro_rules! half_float {
@@ -570,10 +592,11 @@ macro_rules! half_float {
             }
             #[inline(always)]
             fn relu_elem(self) -> Self {
-                // Compare and select on the raw 16 bits: keep positive values and every NaN.
+                // Keep the positive values and every NaN: one signed compare of the raw
+                // bits, as the negative NaNs are the negative patterns above -inf's (the
+                // positive NaNs are positive). +0.0 is kept as well, which is its own ReLU.
                 let s = self.to_bits() as i16;
-                let keep = s > 0 || (s & 0x7fff) > $inf;
-                if keep { self } else { <$t>::from_bits(0) }
+                if s > (0x8000 | $inf) as i16 { self } else { <$t>::from_bits(0) }
             }
             #[inline(always)]
             fn is_positive(self) -> bool {

@@ -161,15 +161,14 @@ pub(crate) fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&
     over(b, |r, b| arch::product_select_inplace(level, k, a.map(|a| &a[r]), b));
 }
 
-/// ReLU out of place: the generic driver, or fused streaming stores for large outputs.
+/// ReLU out of place: the level's ReLU driver (on v4, f32 and f64 take `vfixupimm`), or
+/// fused streaming stores for large outputs.
 #[inline]
 pub(crate) fn relu<T: Element>(x: &[T], y: &mut [T]) {
     if short::<T>(y.len()) {
         return arch::generic::map1_loop(&crate::kernels::Relu, x, y);
     }
-    if !streams::<T>(y.len()) {
-        return unary(&crate::kernels::Relu, x, y);
-    }
     let level = dispatch::level();
-    over(y, |r, y| arch::relu_stream(level, &x[r], y));
+    let driver = if streams::<T>(y.len()) { arch::relu_stream } else { arch::relu };
+    over(y, |r, y| driver(level, &x[r], y));
 }

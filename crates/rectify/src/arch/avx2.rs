@@ -199,8 +199,21 @@ pub(crate) unsafe fn relu_mask_word_16<T: Copy>(x: &[T; 64], y: &mut [T; 64], in
     w
 }
 
-/// ReLU of 16 raw 16-bit floats whose positive infinity has bits `inf` (`s > 0` and NaN
-/// kept, the rest +0.0), and their mask bits (`0 < s <= inf`).
+/// The lanes that ReLU keeps of 16 raw 16-bit floats whose positive infinity has bits
+/// `inf`: the positive values and every NaN, which as signed integers are the lanes above
+/// -inf's bits (`0x8000 | inf`; the negative NaNs are the negative patterns above it). +0.0
+/// is in too, and is its own ReLU.
+///
+/// # Safety
+/// AVX2 must be available.
+#[inline(always)]
+unsafe fn keep_lanes_16(s: __m256i, inf: i16) -> __m256i {
+    // SAFETY: AVX2 (caller).
+    unsafe { _mm256_cmpgt_epi16(s, _mm256_set1_epi16(inf | i16::MIN)) }
+}
+
+/// ReLU of 16 raw 16-bit floats whose positive infinity has bits `inf` (the lanes of
+/// [`keep_lanes_16`] kept, the rest +0.0), and their mask bits (`0 < s <= inf`).
 ///
 /// # Safety
 /// AVX2 and BMI2 must be available.
@@ -209,11 +222,11 @@ unsafe fn relu_bits_16(s: __m256i, inf: i16) -> (__m256i, u32) {
     // SAFETY: AVX2 + BMI2 (caller).
     unsafe {
         let positive = _mm256_cmpgt_epi16(s, _mm256_setzero_si256());
-        let nan = nan_lanes_16(s, inf);
-        let finite_positive = _mm256_andnot_si256(nan, positive);
+        let above_inf = _mm256_cmpgt_epi16(s, _mm256_set1_epi16(inf));
+        let finite_positive = _mm256_andnot_si256(above_inf, positive);
         // Two mask bits per 16-bit lane: keep every other one.
         let bits = _pext_u32(_mm256_movemask_epi8(finite_positive) as u32, 0x5555_5555);
-        (_mm256_and_si256(s, _mm256_or_si256(positive, nan)), bits)
+        (_mm256_and_si256(s, keep_lanes_16(s, inf)), bits)
     }
 }
 
@@ -640,7 +653,7 @@ pub(crate) unsafe fn relu_backward_inplace_f64(x: &[f64], dy: &mut [f64]) {
 }
 
 /// `x = relu(x)` in place for a 16-bit float whose positive infinity has bits `inf`: keep
-/// positive values and every NaN (`s > 0` or `|s| > inf` as signed 16-bit integers).
+/// the lanes of [`keep_lanes_16`].
 ///
 /// # Safety
 /// AVX2 must be available; `T` must be 2 bytes.
@@ -652,9 +665,7 @@ pub(crate) unsafe fn relu_inplace_16<T: Sealed>(x: &mut [T], inf: i16) {
         // SAFETY: AVX2 (caller); `c` holds 16 two-byte lanes.
         unsafe {
             let s = _mm256_loadu_si256(c.as_ptr().cast());
-            let positive = _mm256_cmpgt_epi16(s, _mm256_setzero_si256());
-            let nan = nan_lanes_16(s, inf);
-            let keep = opaque(_mm256_or_si256(positive, nan));
+            let keep = opaque(keep_lanes_16(s, inf));
             _mm256_storeu_si256(c.as_mut_ptr().cast(), _mm256_and_si256(s, keep));
         }
     }

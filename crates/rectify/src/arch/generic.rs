@@ -169,6 +169,12 @@ pub(crate) fn pack_word<T: Sealed>(chunk: &[T]) -> u64 {
     chunk.iter().enumerate().fold(0u64, |w, (i, x)| w | (x.is_positive() as u64) << i)
 }
 
+/// `y = relu(x)`: [`map1`] of the ReLU kernel (the x86 levels' own is [`x86::relu`]).
+#[inline(always)]
+pub(crate) fn relu<T: Element>(x: &[T], y: &mut [T]) {
+    map1(&crate::kernels::Relu, x, y)
+}
+
 /// ReLU forward writing y and the mask in one pass over memory: blocks of 512 elements
 /// (2 KiB of f32) are computed and then packed while they are still in L1.
 #[inline(always)]
@@ -290,6 +296,11 @@ pub(crate) mod x86 {
         /// # Safety
         /// The level's features must be available.
         unsafe fn select_word<T: Sealed>(w: u64, dy: &[T; 64], dx: &mut [T; 64]);
+        /// `y = relu(x)`, the whole slice.
+        ///
+        /// # Safety
+        /// The level's features must be available.
+        unsafe fn relu<T: Element>(x: &[T], y: &mut [T]);
     }
 
     /// x86-64-v3's [`WordBodies`].
@@ -314,6 +325,10 @@ pub(crate) mod x86 {
             // SAFETY: v3 (caller).
             unsafe { T::select_word_v3(w, dy, dx) }
         }
+        #[inline(always)]
+        unsafe fn relu<T: Element>(x: &[T], y: &mut [T]) {
+            super::relu(x, y)
+        }
     }
 
     impl WordBodies for V4 {
@@ -337,6 +352,39 @@ pub(crate) mod x86 {
                 _ => unsafe { T::select_word_v3(w, dy, dx) },
             }
         }
+        #[inline(always)]
+        unsafe fn relu<T: Element>(x: &[T], y: &mut [T]) {
+            let n = y.len().min(x.len());
+            if !T::RELU_WORD_V4 || n < 64 || n * size_of::<T>() > RELU_FIXUP_MAX_BYTES {
+                return super::relu(x, y);
+            }
+            for_each_step!(n, unaligned_head(y, super::OUT_ALIGN), |i| {
+                let x: &[T; 64] = x[i..i + 64].try_into().expect("64");
+                let y: &mut [T; 64] = (&mut y[i..i + 64]).try_into().expect("64");
+                // SAFETY: v4 (caller).
+                unsafe { T::relu_word_v4(x, y) }
+            });
+        }
+    }
+
+    /// The largest output that [`V4`]'s ReLU computes with `vfixupimm`: with `x` as large,
+    /// both fit in a 32 KiB L1. Beyond L1 LLVM's compare-and-zero loop is faster (measured
+    /// on an AVX-512 Xeon, f32 at 8K and 64K elements: 106 GB/s against 98); in L1 it is
+    /// slower (f32 at 4K, `x` 16 bytes off `y`'s alignment: 230-239 against 272-280;
+    /// aligned alike: 303-308 against 296-356, noisy).
+    const RELU_FIXUP_MAX_BYTES: usize = 16 << 10;
+
+    /// `y = relu(x)` with the level's body: on v4, for f32 and f64 in L1, one `vfixupimm` per
+    /// vector in steps of 64 elements from `y`'s first cache line (a step at each end
+    /// overlapping the aligned ones, which rewrites a few elements with the same values);
+    /// otherwise [`super::map1`].
+    ///
+    /// # Safety
+    /// The level's features must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn relu<L: WordBodies, T: Element>(x: &[T], y: &mut [T]) {
+        // SAFETY: forwarded from the caller.
+        unsafe { L::relu(x, y) }
     }
 
     /// # Safety

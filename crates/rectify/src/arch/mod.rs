@@ -42,7 +42,7 @@ impl Level {
 /// features) and the dispatching wrapper (one `match` on the level, outside the loop).
 /// Drivers listed under `x86_bodies` use the explicit AVX2 bodies of [`generic::x86`] on v3
 /// and v4 (AVX2 instructions are part of v4 too); those under `mask_bodies` are the mask
-/// drivers of [`generic::x86`], given the level's per-word bodies
+/// drivers of [`generic::x86`] and its ReLU, given the level's bodies
 /// ([`generic::x86::WordBodies`]: AVX2 on v3, AVX-512 on v4).
 macro_rules! drivers {
     (
@@ -138,6 +138,7 @@ drivers! {
         fn select_by_mask_stream<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]);
     }
     mask_bodies {
+        fn relu<T: Element>(x: &[T], y: &mut [T]);
         fn pack_positive<T: Element>(x: &[T], words: &mut [u64]);
         fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);
         fn select_by_mask<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]);

@@ -7,6 +7,10 @@ use rectify::{Kink, Par, ReluMask, bf16, f16};
 use crate::common::{Bits, assert_bits_eq, levels, on_every_level};
 use crate::sweep::ramps;
 
+/// A call this long fits in L1 (4 KiB of 16-bit floats, 12 KiB of f32), where the v4 ReLU
+/// takes its own body.
+const L1_CALL: usize = 3 << 10;
+
 fn every_pattern<T: Bits>() -> Vec<T> {
     (0..=u16::MAX).map(|b| T::from_u64(b as u64)).collect()
 }
@@ -20,7 +24,14 @@ fn all_16_bit_patterns<T: Bits>() {
         let what = |op: &str| format!("{op} {:?} on {isa} {par:?}", T::DTYPE);
         let mut y = vec![T::from_u64(0); n];
         rectify::relu(&x, &mut y);
-        assert_bits_eq(&y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &|| what("relu"));
+        let want: Vec<T> = x.iter().map(|&v| r::relu(v)).collect();
+        assert_bits_eq(&y, &want, &|| what("relu"));
+        // Calls that fit in L1 take a driver of their own on some levels.
+        y.fill(T::from_u64(0x55));
+        for (x, y) in x.chunks(L1_CALL).zip(y.chunks_mut(L1_CALL)) {
+            rectify::relu(x, y);
+        }
+        assert_bits_eq(&y, &want, &|| what("relu in L1-sized calls"));
         for (name, ramp) in ramps() {
             ramp.forward(&x, &mut y);
             let want: Vec<T> = x.iter().map(|&v| r::ramp(&ramp, v)).collect();
@@ -151,6 +162,11 @@ fn every_f32_pattern_through_relu_and_its_backward() {
                                 }
                                 rectify::relu(&x, &mut y);
                                 check(&y, &want, isa, "relu", base);
+                                y.fill(0.5);
+                                for (x, y) in x.chunks(L1_CALL).zip(y.chunks_mut(L1_CALL)) {
+                                    rectify::relu(x, y);
+                                }
+                                check(&y, &want, isa, "relu in L1-sized calls", base);
                                 let mut z = x.clone();
                                 rectify::relu_inplace(&mut z);
                                 check(&z, &want, isa, "relu_inplace", base);
