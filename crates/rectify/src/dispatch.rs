@@ -199,6 +199,9 @@ pub fn kernel_path(dtype: DType) -> String {
         DType::F16 | DType::BF16 => {
             "compare/select on raw 16-bit lanes; ops that multiply widen each lane to f32 in software and round once"
         }
+        DType::F32 | DType::F64 if isa == Isa::V4 => {
+            "compare + select (NaN kept, -0.0 to +0.0); ReLU out of place in L1 by vfixupimm (one instruction a vector)"
+        }
         DType::F32 | DType::F64 => "compare + select (NaN kept, -0.0 to +0.0)",
         _ => "integer max/clamp",
     };
