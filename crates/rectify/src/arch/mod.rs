@@ -36,6 +36,15 @@ impl Level {
     pub(crate) fn isa(self) -> crate::dispatch::Isa {
         self.0
     }
+
+    /// The level for loops that stream to DRAM: v4's are v3's (see [`map1_stream`]).
+    pub(crate) fn for_streaming(self) -> Level {
+        match self.0 {
+            // V4 includes every feature of V3.
+            crate::dispatch::Isa::V4 => Level(crate::dispatch::Isa::V3),
+            isa => Level(isa),
+        }
+    }
 }
 
 /// The one list of drivers: generates each level's entry points (with its target
