@@ -50,23 +50,23 @@ impl Level {
 /// The one list of drivers: generates each level's entry points (with its target
 /// features) and the dispatching wrapper (one `match` on the level, outside the loop).
 /// Drivers listed under `x86_bodies` use the explicit AVX2 bodies of [`generic::x86`] on v3
-/// and v4 (AVX2 instructions are part of v4 too); those under `mask_bodies` are the mask
-/// drivers of [`generic::x86`] and its ReLU, given the level's bodies
-/// ([`generic::x86::WordBodies`]: AVX2 on v3, AVX-512 on v4).
+/// and v4 (AVX2 instructions are part of v4 too); those under `level_bodies` are drivers of
+/// [`generic::x86`] written once for both levels, given what differs between them
+/// ([`generic::x86::LevelBodies`]: AVX2 on v3, AVX-512 on v4).
 macro_rules! drivers {
     (
         portable { $(fn $name:ident <$($g:ident : $b:path),*> ($($arg:ident : $ty:ty),*);)* }
         x86_bodies { $(fn $mname:ident <$($mg:ident : $mb:path),*> ($($marg:ident : $mty:ty),*);)* }
-        mask_bodies { $(fn $kname:ident <$($kg:ident : $kb:path),*> ($($karg:ident : $kty:ty),*);)* }
+        level_bodies { $(fn $kname:ident <$($kg:ident : $kb:path),*> ($($karg:ident : $kty:ty),*);)* }
     ) => {
         drivers!(@level v3, V3, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt",
             portable { $(fn $name <$($g : $b),*> ($($arg : $ty),*);)* }
             x86_bodies { $(fn $mname <$($mg : $mb),*> ($($marg : $mty),*);)* }
-            mask_bodies { $(fn $kname <$($kg : $kb),*> ($($karg : $kty),*);)* });
+            level_bodies { $(fn $kname <$($kg : $kb),*> ($($karg : $kty),*);)* });
         drivers!(@level v4, V4, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl",
             portable { $(fn $name <$($g : $b),*> ($($arg : $ty),*);)* }
             x86_bodies { $(fn $mname <$($mg : $mb),*> ($($marg : $mty),*);)* }
-            mask_bodies { $(fn $kname <$($kg : $kb),*> ($($karg : $kty),*);)* });
+            level_bodies { $(fn $kname <$($kg : $kb),*> ($($karg : $kty),*);)* });
         $(drivers!(@dispatch $name <$($g : $b),*> ($($arg : $ty),*));)*
         $(drivers!(@dispatch $mname <$($mg : $mb),*> ($($marg : $mty),*));)*
         $(drivers!(@dispatch $kname <$($kg : $kb),*> ($($karg : $kty),*));)*
@@ -74,7 +74,7 @@ macro_rules! drivers {
     (@level $level:ident, $bodies:ident, $features:literal,
         portable { $(fn $name:ident <$($g:ident : $b:path),*> ($($arg:ident : $ty:ty),*);)* }
         x86_bodies { $(fn $mname:ident <$($mg:ident : $mb:path),*> ($($marg:ident : $mty:ty),*);)* }
-        mask_bodies { $(fn $kname:ident <$($kg:ident : $kb:path),*> ($($karg:ident : $kty:ty),*);)* }
+        level_bodies { $(fn $kname:ident <$($kg:ident : $kb:path),*> ($($karg:ident : $kty:ty),*);)* }
     ) => {
         #[cfg(target_arch = "x86_64")]
         pub(crate) mod $level {
@@ -129,9 +129,7 @@ macro_rules! drivers {
 drivers! {
     portable {
         fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]);
-        fn map1_inplace<T: Copy, K: Map1<T>>(k: &K, x: &mut [T]);
         fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]);
-        fn map2_inplace<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &mut [T]);
         fn map3<T: Copy, K: Map3<T>>(k: &K, a: &[T], b: &[T], c: &[T], out: &mut [T]);
         fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]);
     }
@@ -140,13 +138,15 @@ drivers! {
         fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&[T]>, b: &mut [T]);
         fn prelu_planes<T: Float>(x: &[T], weight: &[T], run: usize, y: &mut [T]);
         fn prelu_planes_inplace<T: Float>(weight: &[T], run: usize, x: &mut [T]);
-        fn relu_inplace<T: Element>(x: &mut [T]);
         fn relu_stream<T: Element>(x: &[T], y: &mut [T]);
-        fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]);
         fn relu_with_mask_stream<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);
         fn select_by_mask_stream<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]);
     }
-    mask_bodies {
+    level_bodies {
+        fn map1_inplace<T: Copy, K: Map1<T>>(k: &K, x: &mut [T]);
+        fn map2_inplace<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &mut [T]);
+        fn relu_inplace<T: Element>(x: &mut [T]);
+        fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]);
         fn relu<T: Element>(x: &[T], y: &mut [T]);
         fn pack_positive<T: Element>(x: &[T], words: &mut [u64]);
         fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);
