@@ -134,7 +134,10 @@ unsafe fn relu_f64x8(v: __m512d) -> __m512d {
 }
 
 /// `y = relu(x)` and the mask word (`x > 0`) of 64 f32 in one pass: per vector one load,
-/// the output by [`RELU_FIXUP`], the bit by a compare into a mask register, one store.
+/// two compares into mask registers (`!(x <= 0)` keeps NaN for the output, `x > 0` is the
+/// bit) and a zeroing store. ([`RELU_FIXUP`] for the output measured 8% faster at 4K
+/// elements and 7% slower at 64K and 256K, as in ReLU; the mask drivers have no size
+/// switch.)
 ///
 /// # Safety
 /// AVX-512F must be available.
@@ -145,7 +148,8 @@ pub(crate) unsafe fn relu_mask_word_f32(x: &[f32; 64], y: &mut [f32; 64]) -> u64
         // SAFETY: AVX-512F (caller); 16 f32 each side.
         let bits = unsafe {
             let v = _mm512_loadu_ps(x.as_ptr());
-            _mm512_storeu_ps(y.as_mut_ptr(), relu_f32x16(v));
+            let keep = _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(v, _mm512_setzero_ps());
+            _mm512_storeu_ps(y.as_mut_ptr(), _mm512_maskz_mov_ps(keep, v));
             _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, _mm512_setzero_ps())
         };
         w |= u64::from(bits) << (16 * j);
@@ -164,7 +168,8 @@ pub(crate) unsafe fn relu_mask_word_f64(x: &[f64; 64], y: &mut [f64; 64]) -> u64
         // SAFETY: AVX-512F (caller); 8 f64 each side.
         let bits = unsafe {
             let v = _mm512_loadu_pd(x.as_ptr());
-            _mm512_storeu_pd(y.as_mut_ptr(), relu_f64x8(v));
+            let keep = _mm512_cmp_pd_mask::<_CMP_NLE_UQ>(v, _mm512_setzero_pd());
+            _mm512_storeu_pd(y.as_mut_ptr(), _mm512_maskz_mov_pd(keep, v));
             _mm512_cmp_pd_mask::<_CMP_GT_OQ>(v, _mm512_setzero_pd())
         };
         w |= u64::from(bits) << (8 * j);
