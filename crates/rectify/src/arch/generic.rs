@@ -250,7 +250,7 @@ pub(crate) mod x86 {
     use crate::arch::{avx2, avx512};
     use crate::element::sealed::Sealed;
     use crate::element::{Element, Float};
-    use crate::kernels::{Map1, Map2, Product, Sloped, SlopedUnit};
+    use crate::kernels::{Fused, Map1, Map2, Product, Sloped, SlopedUnit};
 
     /// Runs `$body` with `$i` the start of each 64-element step over `$n >= 64` elements of
     /// an output that is cache-line aligned from element `$head` on: a step at 0 if the head
@@ -482,6 +482,17 @@ pub(crate) mod x86 {
     #[inline(always)]
     pub(crate) unsafe fn prelu_planes<T: Float>(x: &[T], weight: &[T], run: usize, y: &mut [T]) {
         let planes = x.chunks_exact(run).zip(y.chunks_exact_mut(run)).zip(weight.iter().cycle());
+        if size_of::<T>() != 2 && run * size_of::<T>() >= PRELU_ALIGNED_PLANE_BYTES {
+            for ((x, y), w) in planes {
+                let a = w.widen();
+                if SlopedUnit::fits(a) {
+                    super::map1(&Fused(&SlopedUnit(a)), x, y)
+                } else {
+                    super::map1(&Fused(&Sloped(a)), x, y)
+                }
+            }
+            return;
+        }
         for ((x, y), w) in planes {
             let a = w.widen();
             if SlopedUnit::fits(a) {
@@ -493,6 +504,10 @@ pub(crate) mod x86 {
             }
         }
     }
+
+    /// The smallest f32/f64 PReLU plane that [`prelu_planes`] writes from its first cache
+    /// line on, as [`super::map1`] does; below, the head costs more than the split stores.
+    const PRELU_ALIGNED_PLANE_BYTES: usize = 1 << 10;
 
     /// [`prelu_planes`] in place.
     ///

@@ -621,6 +621,50 @@ fn quantized_relu_and_relu6_on_every_input() {
     assert!(quantized_relu6(&[0i8], &mut [0i8], QuantParams::new(0.1, -129).unwrap()).is_err());
 }
 
+/// PReLU with channel planes long enough that each is written from its output's first
+/// cache line on (1 KiB and up for f32 and f64), around that size, every misalignment of
+/// the output against the input, every slope kind, every level, out of place and in place.
+fn prelu_long_planes<T: Bits>() {
+    let xs = pool::<T>(0.0, f64::INFINITY, 61);
+    let mut rng = Rng(62);
+    let weights: Vec<T> = [0.25, 0.0, -0.5, 1.5, 1.0].into_iter().map(T::from_f64_lossy).collect();
+    let first = 1024 / size_of::<T>();
+    on_every_level(&PARS, |isa, par| {
+        for inner in [first - 1, first, first + 7, 3 * first + 33] {
+            let n = inner * weights.len();
+            let x: Vec<T> = (0..n).map(|_| xs[rng.below(xs.len())]).collect();
+            let want: Vec<T> = x.iter().enumerate().map(|(i, &v)| r::prelu(weights[i / inner], v)).collect();
+            for off in [0usize, 1, 5, 15] {
+                let what = || format!("prelu long planes {:?} on {isa} {par:?} inner {inner} y off {off}", T::DTYPE);
+                let mut y = vec![T::from_u64(0x55); n + 16];
+                let y = &mut y[off..off + n];
+                rectify::prelu(&x, &weights, ChannelLayout::First { inner }, y);
+                assert_bits_eq(y, &want, &what);
+            }
+            let mut z = x.clone();
+            rectify::prelu_inplace(&mut z, &weights, ChannelLayout::First { inner });
+            assert_bits_eq(&z, &want, &|| {
+                format!("prelu long planes in place {:?} on {isa} {par:?} inner {inner}", T::DTYPE)
+            });
+        }
+    });
+}
+
+#[test]
+fn prelu_long_planes_f32() {
+    prelu_long_planes::<f32>();
+}
+
+#[test]
+fn prelu_long_planes_f64() {
+    prelu_long_planes::<f64>();
+}
+
+#[test]
+fn prelu_long_planes_f16() {
+    prelu_long_planes::<f16>();
+}
+
 /// Large out-of-place outputs go through a buffer and streaming stores; force that path on
 /// lengths around its block sizes (1-4 KiB) and misaligned starts, the mask ops included.
 fn streaming<T: Bits>() {
