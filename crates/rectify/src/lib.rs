@@ -84,12 +84,17 @@
 //! for bf16), compute the product in f32, round it once (F16C; integer rounding for bf16)
 //! and then select on the 16-bit lanes. Where LLVM's code falls short, the element types
 //! carry explicit AVX2 bodies: the 1-bit mask (`movemask`, variable shifts) and ReLU in
-//! place (plain stores where LLVM would emit slow masked ones). On v4 the float types' mask
-//! bodies are AVX-512's own: a compare writes the bits to a mask register, and the bits
-//! load `dy` with zeroing, one instruction a vector. Out-of-place drivers first write the
-//! few elements before the output's first cache line, so that no vector store straddles
-//! two lines (a straddling 64-byte store costs two). Out-of-place outputs beyond
-//! the last-level cache (32 MiB) go out with non-temporal stores, the mask ops included.
+//! place (plain stores where LLVM would emit slow masked ones; v3's other in-place drivers
+//! go through a small buffer for the same reason). On v4 the float types' mask bodies are
+//! AVX-512's own: a compare writes the bits to a mask register, and the bits load `dy`
+//! with zeroing, one instruction a vector; f32/f64 ReLU out of place in L1 is one
+//! `vfixupimm` a vector (the input's class picks pass-through or +0.0); in place, LLVM
+//! selects in mask registers and stores whole vectors, so the drivers write straight back.
+//! Out-of-place drivers first write the few elements before the output's first cache
+//! line, so that no vector store straddles two lines (a straddling 64-byte store costs
+//! two). Out-of-place outputs beyond the last-level cache (32 MiB) go out with
+//! non-temporal stores, the mask ops included (v4 runs v3's streaming code, faster from
+//! DRAM there).
 //! Calls on at most 256 bytes an array skip the dispatch and run the portable loop inline (a
 //! few ns for 16 f32). Nothing of this changes a bit of any result: the tests run every
 //! level against the same reference.
