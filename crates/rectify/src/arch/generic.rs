@@ -428,8 +428,11 @@ pub(crate) mod x86 {
         }
     }
 
+    /// `x = relu(x)`: straight back on v4 (as [`map1_inplace`]), the element type's AVX2
+    /// body on v3.
+    ///
     /// # Safety
-    /// x86-64-v3 must be available.
+    /// The level's features must be available.
     #[inline(always)]
     pub(crate) unsafe fn relu_inplace<L: LevelBodies, T: Element>(x: &mut [T]) {
         if L::STORES_WHOLE_VECTORS_IN_PLACE {
