@@ -586,11 +586,35 @@ pub(crate) mod x86 {
             }
             return;
         }
-        for_each_step!(n, unaligned_head(y, super::OUT_ALIGN), |i| {
-            // SAFETY: forwarded from the caller; the steps are in bounds, in increasing order
-            // from element 0 (as `relu_mask_step` needs).
-            unsafe { relu_mask_step::<L, T>(x, y, words, i) }
-        });
+        let head = unaligned_head(y, super::OUT_ALIGN);
+        // The bits that the aligned steps put at the start of their next word wait in a
+        // register, not in that word: an or into the word makes each step wait for the
+        // previous step's store (measured on the AVX-512 Xeon, v4, at 4K elements: f16
+        // 106-109 -> 119 GB/s, f32 130-133 -> 136; 64K and 256K unchanged).
+        let mut carry = 0;
+        if head > 0 {
+            // SAFETY: forwarded from the caller; the first step, at 0.
+            unsafe { relu_mask_step::<L, T>(x, y, words, 0) };
+            carry = words[0] & ((1 << head) - 1);
+        }
+        let last = head + (n - head) / 64 * 64;
+        for i in (head..last).step_by(64) {
+            let xs: &[T; 64] = x[i..i + 64].try_into().expect("64");
+            let ys: &mut [T; 64] = (&mut y[i..i + 64]).try_into().expect("64");
+            // SAFETY: forwarded from the caller.
+            let bits = unsafe { L::relu_mask_word(xs, ys) };
+            // `i % 64` is `head` (below 64): the word of `i` takes the carry and the bits'
+            // low part, the next word's start waits in the carry.
+            words[i / 64] = carry | bits << head;
+            carry = if head == 0 { 0 } else { bits >> (64 - head) };
+        }
+        if head > 0 && last / 64 < words.len() {
+            words[last / 64] = carry;
+        }
+        if last < n {
+            // SAFETY: forwarded from the caller; the steps before covered `0..last`.
+            unsafe { relu_mask_step::<L, T>(x, y, words, n - 64) };
+        }
     }
 
     /// One step of [`relu_with_mask`]: the 64 elements from `i`, their bits at bit `i % 64`
