@@ -180,6 +180,14 @@ pub(crate) fn with_level<R>(level: Level, f: impl FnOnce() -> R) -> R {
     crate::par::with_thread_local(&FORCED, Some(level), f)
 }
 
+/// Whether the CPU has AVX-512 BF16, which v4's bf16 ops that multiply round with.
+fn bf16_extension() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::is_x86_feature_detected!("avx512bf16");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// What runs for one dtype at the current level, in words (for `rectify info`).
 pub fn kernel_path(dtype: DType) -> String {
     let isa = isa();
@@ -192,6 +200,9 @@ pub fn kernel_path(dtype: DType) -> String {
     let how = match dtype {
         DType::F16 if vector => {
             "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes with F16C, compute in f32 and round once (F16C)"
+        }
+        DType::BF16 if isa == Isa::V4 && bf16_extension() => {
+            "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes by a shift, compute in f32 and round once (AVX-512 BF16 vcvtne2ps2bf16; 16 lanes with a denormal among them by AVX2 integer rounding)"
         }
         DType::BF16 if vector => {
             "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes by a shift, compute in f32 and round once (AVX2 integer rounding)"

@@ -227,6 +227,17 @@ pub(crate) mod sealed {
         unsafe fn product_select_v3<K: crate::kernels::Product<Self>>(k: &K, a: &[Self], b: &[Self], out: &mut [Self]) {
             crate::arch::generic::map2_loop(&crate::kernels::Fused(k), a, b, out)
         }
+
+        /// [`FloatSealed::product_select_v3`] at x86-64-v4 (default: the same; bf16 narrows
+        /// with AVX-512 BF16 where the CPU has it).
+        ///
+        /// # Safety
+        /// x86-64-v4 must be available.
+        #[inline(always)]
+        unsafe fn product_select_v4<K: crate::kernels::Product<Self>>(k: &K, a: &[Self], b: &[Self], out: &mut [Self]) {
+            // SAFETY: v4 includes v3 (caller).
+            unsafe { Self::product_select_v3(k, a, b, out) }
+        }
         fn is_nan_elem(self) -> bool;
         /// Flip the sign bit (exact, NaN included).
         fn negate(self) -> Self;
@@ -618,7 +629,24 @@ macro_rules! half_float {
                 out: &mut [Self],
             ) {
                 // SAFETY: the caller guarantees x86-64-v3 (AVX2, F16C).
-                unsafe { crate::arch::avx2::product_select_16(k, a, b, out) }
+                unsafe { crate::arch::avx2::product_select_16::<Self, K, false>(k, a, b, out) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn product_select_v4<K: crate::kernels::Product<Self>>(
+                k: &K,
+                a: &[Self],
+                b: &[Self],
+                out: &mut [Self],
+            ) {
+                // AVX-512 BF16 is not part of x86-64-v4: where the CPU has it, bf16 narrows
+                // with it, in a function compiled for it.
+                if <Self as Element>::DTYPE == DType::BF16 && std::is_x86_feature_detected!("avx512bf16") {
+                    // SAFETY: x86-64-v4 (caller) and AVX-512 BF16, just detected.
+                    return unsafe { crate::arch::avx2::product_select_16_bf16(k, a, b, out) };
+                }
+                // SAFETY: the caller guarantees x86-64-v4, which includes v3.
+                unsafe { Self::product_select_v3(k, a, b, out) }
             }
             type C = f32;
             type Key = i16;

@@ -768,23 +768,13 @@ pub(crate) trait Half: Float<C = f32> {
     /// AVX2 and F16C must be available; `src` readable for 8 elements.
     unsafe fn widen8(src: *const Self) -> F32x8;
     /// Narrows 16 lanes (`lo` then `hi`), round to nearest, ties to even: bitwise as
-    /// `FloatSealed::narrow` on every input, NaN included. One 32-byte store, so that the
-    /// 32-byte loads of the selects that follow are forwarded from it (two 16-byte stores
-    /// under one 32-byte load stall the load on AMD and Intel cores alike).
-    ///
-    /// # Safety
-    /// AVX2 and F16C must be available; `dst` writable for 16 elements.
-    // Inlined always, like every body here: not inlined, it would be compiled without the
-    // caller's target features and its intrinsics would stay calls (measured 25x slower).
-    #[inline(always)]
-    unsafe fn narrow16(lo: F32x8, hi: F32x8, dst: *mut Self) {
-        // SAFETY: forwarded from the caller.
-        unsafe { _mm256_storeu_si256(dst.cast(), Self::narrow16_bits(lo, hi)) }
-    }
-    /// As [`Half::narrow16`], into a register.
+    /// `FloatSealed::narrow` on every input, NaN included.
     ///
     /// # Safety
     /// AVX2 and F16C must be available.
+    // Implementations are inlined always, like every body here: not inlined, one would be
+    // compiled without the caller's target features and its intrinsics would stay calls
+    // (measured 25x slower).
     unsafe fn narrow16_bits(lo: F32x8, hi: F32x8) -> __m256i;
     /// As [`Half::narrow16_bits`] where the caller replaces every NaN lane afterwards: the
     /// bits of those lanes are unspecified, which spares bf16 its NaN handling.
@@ -796,6 +786,36 @@ pub(crate) trait Half: Float<C = f32> {
         // SAFETY: forwarded from the caller.
         unsafe { Self::narrow16_bits(lo, hi) }
     }
+    /// As [`Half::narrow16_bits`], with the instructions of AVX-512 BF16 where they give
+    /// the same bits (default: [`Half::narrow16_bits`]).
+    ///
+    /// # Safety
+    /// AVX2 and F16C must be available, and for bf16 AVX-512 F/DQ/VL and BF16.
+    #[inline(always)]
+    unsafe fn narrow16_bits_native(lo: F32x8, hi: F32x8) -> __m256i {
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::narrow16_bits(lo, hi) }
+    }
+}
+
+/// [`Half::narrow16_bits`], or with `NATIVE` [`Half::narrow16_bits_native`].
+///
+/// # Safety
+/// As the one called.
+#[inline(always)]
+unsafe fn narrow16_bits<T: Half, const NATIVE: bool>(lo: F32x8, hi: F32x8) -> __m256i {
+    // SAFETY: forwarded from the caller.
+    unsafe { if NATIVE { T::narrow16_bits_native(lo, hi) } else { T::narrow16_bits(lo, hi) } }
+}
+
+/// [`Half::narrow16_bits_unless_nan`], or with `NATIVE` [`Half::narrow16_bits_native`].
+///
+/// # Safety
+/// As the one called.
+#[inline(always)]
+unsafe fn narrow16_bits_unless_nan<T: Half, const NATIVE: bool>(lo: F32x8, hi: F32x8) -> __m256i {
+    // SAFETY: forwarded from the caller.
+    unsafe { if NATIVE { T::narrow16_bits_native(lo, hi) } else { T::narrow16_bits_unless_nan(lo, hi) } }
 }
 
 impl Half for f16 {
@@ -879,6 +899,24 @@ impl Half for bf16 {
         // SAFETY: AVX2 (caller).
         unsafe { pack_halves(bf16_bits8_unless_nan(lo), bf16_bits8_unless_nan(hi)) }
     }
+    /// `vcvtne2ps2bf16`: 16 lanes in one instruction, rounded to nearest even, a NaN to
+    /// its top half with the quiet bit set, as `f32_to_bf16_bits`; but it reads a denormal
+    /// input as zero, so 16 lanes with a denormal among them take the integer rounding
+    /// (one `vfpclassps` a vector tells). Measured on an AVX-512 Xeon, bf16 leaky and the
+    /// general ramp at 4K-1M elements: 1.45-1.5x the integer rounding.
+    #[inline(always)]
+    unsafe fn narrow16_bits_native(lo: F32x8, hi: F32x8) -> __m256i {
+        // SAFETY: AVX-512 F/DQ/VL and BF16 (caller).
+        unsafe {
+            const DENORMAL: i32 = 0x20;
+            let denormal = _mm256_fpclass_ps_mask::<DENORMAL>(lo.0) | _mm256_fpclass_ps_mask::<DENORMAL>(hi.0);
+            if denormal != 0 {
+                return Self::narrow16_bits(lo, hi);
+            }
+            // The second operand gives the low 8 lanes.
+            core::mem::transmute::<__m256bh, __m256i>(_mm256_cvtne2ps_pbh(hi.0, lo.0))
+        }
+    }
 }
 
 /// `out = k(a, b)` for a 16-bit float op that multiplies, in one pass of 16 lanes at a
@@ -892,14 +930,19 @@ impl Half for bf16 {
 /// # Safety
 /// AVX2 and F16C must be available.
 #[inline(always)]
-pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
+pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>, const NATIVE: bool>(
+    k: &K,
+    a: &[T],
+    b: &[T],
+    out: &mut [T],
+) {
     if K::SELECT_IS_MAX && !K::BINARY {
         // SAFETY: forwarded from the caller.
-        return unsafe { max_select_16(k, a, out) };
+        return unsafe { max_select_16::<T, K, NATIVE>(k, a, out) };
     }
     if K::DY_ABOVE_ZERO {
         // SAFETY: forwarded from the caller.
-        return unsafe { dy_above_zero_16(k, a, b, out) };
+        return unsafe { dy_above_zero_16::<T, K, NATIVE>(k, a, b, out) };
     }
     let n = out.len().min(a.len()).min(b.len());
     let mut p = [T::zero(); 16];
@@ -910,7 +953,11 @@ pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>>(k: &K, a: &[T], b
             let (a, b) = (a.as_ptr().add(i), b.as_ptr().add(i));
             let (a0, a1) = (T::widen8(a), T::widen8(a.add(8)));
             let (b0, b1) = if K::BINARY { (T::widen8(b), T::widen8(b.add(8))) } else { (a0, a1) };
-            T::narrow16(k.product(a0, b0), k.product(a1, b1), p.as_mut_ptr());
+            let bits = narrow16_bits::<T, NATIVE>(k.product(a0, b0), k.product(a1, b1));
+            // One 32-byte store, so that the 32-byte loads of the selects that follow are
+            // forwarded from it (two 16-byte stores under one 32-byte load stall the load
+            // on AMD and Intel cores alike).
+            _mm256_storeu_si256(p.as_mut_ptr().cast(), bits);
         }
         let (a, b, o) = (&a[i..i + 16], &b[i..i + 16], &mut out[i..i + 16]);
         for (((o, &a), &b), &p) in o.iter_mut().zip(a).zip(b).zip(&p) {
@@ -923,6 +970,20 @@ pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>>(k: &K, a: &[T], b
     }
 }
 
+/// [`product_select_16`] narrowing with AVX-512 BF16 ([`Half::narrow16_bits_native`]), in
+/// a function of its own compiled for it: BF16 is not part of x86-64-v4, whose entry
+/// points are compiled without it.
+///
+/// # Safety
+/// x86-64-v4 and AVX-512 BF16 must be available.
+#[target_feature(
+    enable = "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx512bf16"
+)]
+pub(crate) unsafe fn product_select_16_bf16<T: Half, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
+    // SAFETY: every feature the native narrowing needs is enabled here (caller).
+    unsafe { product_select_16::<T, K, true>(k, a, b, out) }
+}
+
 /// `out = k(x)` for a unary op whose select is a `max` ([`Product::SELECT_IS_MAX`]), in one
 /// pass: widen, product, `max` with `x` and narrow in registers, then the NaN lanes of `x`
 /// put back as they were (the widening quiets a signalling NaN). A tie of `p` and `x`
@@ -931,7 +992,7 @@ pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>>(k: &K, a: &[T], b
 /// # Safety
 /// AVX2 and F16C must be available.
 #[inline(always)]
-unsafe fn max_select_16<T: Half, K: Product<T>>(k: &K, x: &[T], out: &mut [T]) {
+unsafe fn max_select_16<T: Half, K: Product<T>, const NATIVE: bool>(k: &K, x: &[T], out: &mut [T]) {
     let n = out.len().min(x.len());
     let mut i = 0;
     while i + 16 <= n {
@@ -941,7 +1002,7 @@ unsafe fn max_select_16<T: Half, K: Product<T>>(k: &K, x: &[T], out: &mut [T]) {
             let (x0, x1) = (T::widen8(src), T::widen8(src.add(8)));
             // A lane is NaN only where x is (the slope is finite), and those are replaced.
             let (r0, r1) = (k.product(x0, x0).max_or_second(x0), k.product(x1, x1).max_or_second(x1));
-            let r = T::narrow16_bits_unless_nan(r0, r1);
+            let r = narrow16_bits_unless_nan::<T, NATIVE>(r0, r1);
             let s = _mm256_loadu_si256(src.cast());
             let nan = nan_lanes_16(s, T::INF);
             _mm256_storeu_si256(out.as_mut_ptr().add(i).cast(), _mm256_blendv_epi8(r, s, nan));
@@ -961,7 +1022,7 @@ unsafe fn max_select_16<T: Half, K: Product<T>>(k: &K, x: &[T], out: &mut [T]) {
 /// # Safety
 /// AVX2 and F16C must be available.
 #[inline(always)]
-unsafe fn dy_above_zero_16<T: Half, K: Product<T>>(k: &K, x: &[T], dy: &[T], dx: &mut [T]) {
+unsafe fn dy_above_zero_16<T: Half, K: Product<T>, const NATIVE: bool>(k: &K, x: &[T], dy: &[T], dx: &mut [T]) {
     let n = dx.len().min(x.len()).min(dy.len());
     let mut i = 0;
     while i + 16 <= n {
@@ -970,7 +1031,7 @@ unsafe fn dy_above_zero_16<T: Half, K: Product<T>>(k: &K, x: &[T], dy: &[T], dx:
             let g = dy.as_ptr().add(i);
             let (g0, g1) = (T::widen8(g), T::widen8(g.add(8)));
             // The product reads only dy (the shape's promise), so dy stands in for x.
-            let p = T::narrow16_bits(k.product(g0, g0), k.product(g1, g1));
+            let p = narrow16_bits::<T, NATIVE>(k.product(g0, g0), k.product(g1, g1));
             let s = _mm256_loadu_si256(x.as_ptr().add(i).cast());
             let above = _mm256_cmpgt_epi16(s, _mm256_setzero_si256());
             let nan = nan_lanes_16(s, T::INF);
@@ -1051,38 +1112,67 @@ mod tests {
     }
 
     /// The vector narrowing of both 16-bit types against the per-lane one on all 2^32 f32
-    /// patterns (a dense sample in a debug build), NaN payloads included.
+    /// patterns (a dense sample in a debug build), NaN payloads included; for bf16 also
+    /// the AVX-512 BF16 narrowing where the CPU has it.
     #[test]
     fn narrow16_matches_narrow_for_every_f32() {
         if !have_v3() {
             return;
         }
-        #[target_feature(enable = "avx2,f16c")]
-        fn check<T: Half>(start: u64, end: u64, step: u64) {
-            let mut out = [T::zero(); 16];
+        /// Every 16 patterns from `start` in steps of `step`, narrowed by `narrow`.
+        fn check<T: Half>(start: u64, end: u64, step: u64, narrow: impl Fn(&[f32; 16]) -> [T; 16]) {
             let mut base = start;
             while base < end {
                 let lanes: [f32; 16] = core::array::from_fn(|i| f32::from_bits((base + i as u64 * step) as u32));
-                // SAFETY: AVX2 and F16C are enabled here; 16 f32 read, 16 elements written.
-                unsafe {
-                    let lo = F32x8(_mm256_loadu_ps(lanes.as_ptr()));
-                    let hi = F32x8(_mm256_loadu_ps(lanes.as_ptr().add(8)));
-                    T::narrow16(lo, hi, out.as_mut_ptr());
-                }
+                let out = narrow(&lanes);
                 for (o, &f) in out.iter().zip(&lanes) {
                     assert_eq!(o.bits(), T::narrow(f).bits(), "{:?} from f32 bits {:#010x}", T::DTYPE, f.to_bits());
                 }
                 base += 16 * step;
             }
         }
+        #[target_feature(enable = "avx2,f16c")]
+        fn integer<T: Half>(lanes: &[f32; 16]) -> [T; 16] {
+            let mut out = [T::zero(); 16];
+            // SAFETY: AVX2 and F16C are enabled here; 16 f32 read, 16 elements written.
+            unsafe {
+                let lo = F32x8(_mm256_loadu_ps(lanes.as_ptr()));
+                let hi = F32x8(_mm256_loadu_ps(lanes.as_ptr().add(8)));
+                _mm256_storeu_si256(out.as_mut_ptr().cast(), T::narrow16_bits(lo, hi));
+            }
+            out
+        }
+        #[target_feature(enable = "avx2,f16c,avx512f,avx512dq,avx512vl,avx512bf16")]
+        fn native(lanes: &[f32; 16]) -> [bf16; 16] {
+            let mut out = [bf16::zero(); 16];
+            // SAFETY: the features are enabled here; 16 f32 read, 16 elements written.
+            unsafe {
+                let lo = F32x8(_mm256_loadu_ps(lanes.as_ptr()));
+                let hi = F32x8(_mm256_loadu_ps(lanes.as_ptr().add(8)));
+                _mm256_storeu_si256(out.as_mut_ptr().cast(), bf16::narrow16_bits_native(lo, hi));
+            }
+            out
+        }
         let step = if cfg!(debug_assertions) { 4093 } else { 1 };
+        let bf16_native = crate::dispatch::Isa::V4.is_available() && std::is_x86_feature_detected!("avx512bf16");
         std::thread::scope(|s| {
             for half_range in [0u64, 1 << 31] {
                 s.spawn(move || {
-                    // SAFETY: AVX2 and F16C were detected above (x86-64-v3).
-                    unsafe { check::<f16>(half_range, half_range + (1 << 31), step) };
-                    // SAFETY: as above.
-                    unsafe { check::<bf16>(half_range, half_range + (1 << 31), step) };
+                    let range = (half_range, half_range + (1 << 31));
+                    check::<f16>(range.0, range.1, step, |l| {
+                        // SAFETY: AVX2 and F16C were detected above (x86-64-v3).
+                        unsafe { integer::<f16>(l) }
+                    });
+                    check::<bf16>(range.0, range.1, step, |l| {
+                        // SAFETY: as above.
+                        unsafe { integer::<bf16>(l) }
+                    });
+                    if bf16_native {
+                        check::<bf16>(range.0, range.1, step, |l| {
+                            // SAFETY: AVX-512 (v4) and BF16 were detected above.
+                            unsafe { native(l) }
+                        });
+                    }
                 });
             }
         });

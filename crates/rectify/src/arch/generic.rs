@@ -307,6 +307,12 @@ pub(crate) mod x86 {
         /// # Safety
         /// The level's features must be available.
         unsafe fn relu<T: Element>(x: &[T], y: &mut [T]);
+        /// `out = k(a, b)` for an op that multiplies, the whole slices: the element type's
+        /// hook at the level.
+        ///
+        /// # Safety
+        /// The level's features must be available.
+        unsafe fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]);
     }
 
     /// x86-64-v3's [`LevelBodies`].
@@ -335,6 +341,11 @@ pub(crate) mod x86 {
         #[inline(always)]
         unsafe fn relu<T: Element>(x: &[T], y: &mut [T]) {
             super::relu(x, y)
+        }
+        #[inline(always)]
+        unsafe fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
+            // SAFETY: v3 (caller).
+            unsafe { T::product_select_v3(k, a, b, out) }
         }
     }
 
@@ -372,6 +383,11 @@ pub(crate) mod x86 {
                 // SAFETY: v4 (caller).
                 unsafe { T::relu_word_v4(x, y) }
             });
+        }
+        #[inline(always)]
+        unsafe fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
+            // SAFETY: v4 (caller).
+            unsafe { T::product_select_v4(k, a, b, out) }
         }
     }
 
@@ -465,15 +481,21 @@ pub(crate) mod x86 {
         unsafe { T::relu_backward_inplace_v3(x, dy) }
     }
 
-    /// `out = k(a, b)` for an op that multiplies: through the element type's hook, where
-    /// 16-bit floats convert whole vectors in hardware between the product and the selects.
+    /// `out = k(a, b)` for an op that multiplies: through the element type's hook at the
+    /// level, where 16-bit floats convert whole vectors in hardware between the product and
+    /// the selects.
     ///
     /// # Safety
-    /// x86-64-v3 must be available.
+    /// The level's features must be available.
     #[inline(always)]
-    pub(crate) unsafe fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
+    pub(crate) unsafe fn product_select<L: LevelBodies, T: Float, K: Product<T>>(
+        k: &K,
+        a: &[T],
+        b: &[T],
+        out: &mut [T],
+    ) {
         // SAFETY: forwarded from the caller.
-        unsafe { T::product_select_v3(k, a, b, out) }
+        unsafe { L::product_select(k, a, b, out) }
     }
 
     /// PReLU over whole channel-first rows (`x.len()` a multiple of `run * weight.len()`):
@@ -481,9 +503,9 @@ pub(crate) mod x86 {
     /// elements and not a dispatch.
     ///
     /// # Safety
-    /// x86-64-v3 must be available.
+    /// The level's features must be available.
     #[inline(always)]
-    pub(crate) unsafe fn prelu_planes<T: Float>(x: &[T], weight: &[T], run: usize, y: &mut [T]) {
+    pub(crate) unsafe fn prelu_planes<L: LevelBodies, T: Float>(x: &[T], weight: &[T], run: usize, y: &mut [T]) {
         let planes = x.chunks_exact(run).zip(y.chunks_exact_mut(run)).zip(weight.iter().cycle());
         if size_of::<T>() != 2 && run * size_of::<T>() >= PRELU_ALIGNED_PLANE_BYTES {
             for ((x, y), w) in planes {
@@ -500,10 +522,10 @@ pub(crate) mod x86 {
             let a = w.widen();
             if SlopedUnit::fits(a) {
                 // SAFETY: forwarded from the caller.
-                unsafe { T::product_select_v3(&SlopedUnit(a), x, x, y) }
+                unsafe { L::product_select(&SlopedUnit(a), x, x, y) }
             } else {
                 // SAFETY: forwarded from the caller.
-                unsafe { T::product_select_v3(&Sloped(a), x, x, y) }
+                unsafe { L::product_select(&Sloped(a), x, x, y) }
             }
         }
     }
@@ -515,17 +537,17 @@ pub(crate) mod x86 {
     /// [`prelu_planes`] in place.
     ///
     /// # Safety
-    /// x86-64-v3 must be available.
+    /// The level's features must be available.
     #[inline(always)]
-    pub(crate) unsafe fn prelu_planes_inplace<T: Float>(weight: &[T], run: usize, x: &mut [T]) {
+    pub(crate) unsafe fn prelu_planes_inplace<L: LevelBodies, T: Float>(weight: &[T], run: usize, x: &mut [T]) {
         for (x, w) in x.chunks_exact_mut(run).zip(weight.iter().cycle()) {
             let a = w.widen();
             if SlopedUnit::fits(a) {
                 // SAFETY: forwarded from the caller.
-                unsafe { product_select_inplace(&SlopedUnit(a), None, x) }
+                unsafe { product_select_inplace::<L, T, _>(&SlopedUnit(a), None, x) }
             } else {
                 // SAFETY: forwarded from the caller.
-                unsafe { product_select_inplace(&Sloped(a), None, x) }
+                unsafe { product_select_inplace::<L, T, _>(&Sloped(a), None, x) }
             }
         }
     }
@@ -533,9 +555,13 @@ pub(crate) mod x86 {
     /// [`product_select`] writing over `b` (`a` of `None`: a unary op over `b`).
     ///
     /// # Safety
-    /// x86-64-v3 must be available.
+    /// The level's features must be available.
     #[inline(always)]
-    pub(crate) unsafe fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&[T]>, b: &mut [T]) {
+    pub(crate) unsafe fn product_select_inplace<L: LevelBodies, T: Float, K: Product<T>>(
+        k: &K,
+        a: Option<&[T]>,
+        b: &mut [T],
+    ) {
         // The block loop of `map2_inplace`, around the element type's hook instead of a
         // per-element kernel; written out, since a closure defined here would be compiled
         // without this level's features and the AVX2 intrinsics inside it would stay calls
@@ -549,7 +575,7 @@ pub(crate) mod x86 {
             let src = &*src;
             let a = a.map_or(src, |a| &a[i * BLOCK..i * BLOCK + b.len()]);
             // SAFETY: forwarded from the caller.
-            unsafe { T::product_select_v3(k, a, src, b) }
+            unsafe { L::product_select(k, a, src, b) }
         }
     }
 

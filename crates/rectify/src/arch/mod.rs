@@ -134,15 +134,15 @@ drivers! {
         fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]);
     }
     x86_bodies {
-        fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]);
-        fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&[T]>, b: &mut [T]);
-        fn prelu_planes<T: Float>(x: &[T], weight: &[T], run: usize, y: &mut [T]);
-        fn prelu_planes_inplace<T: Float>(weight: &[T], run: usize, x: &mut [T]);
         fn relu_stream<T: Element>(x: &[T], y: &mut [T]);
         fn relu_with_mask_stream<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);
         fn select_by_mask_stream<T: Element>(words: &[u64], dy: &[T], dx: &mut [T]);
     }
     level_bodies {
+        fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]);
+        fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&[T]>, b: &mut [T]);
+        fn prelu_planes<T: Float>(x: &[T], weight: &[T], run: usize, y: &mut [T]);
+        fn prelu_planes_inplace<T: Float>(weight: &[T], run: usize, x: &mut [T]);
         fn map1_inplace<T: Copy, K: Map1<T>>(k: &K, x: &mut [T]);
         fn map2_inplace<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &mut [T]);
         fn relu_inplace<T: Element>(x: &mut [T]);
