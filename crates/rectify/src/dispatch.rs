@@ -180,8 +180,9 @@ pub(crate) fn with_level<R>(level: Level, f: impl FnOnce() -> R) -> R {
     crate::par::with_thread_local(&FORCED, Some(level), f)
 }
 
-/// Whether the CPU has AVX-512 BF16, which v4's bf16 ops that multiply round with.
-fn bf16_extension() -> bool {
+/// Whether the CPU has AVX-512 BF16, which v4's bf16 ops that multiply round with (not
+/// part of x86-64-v4, so not in [`Isa`]; `is_x86_feature_detected!` caches it).
+pub(crate) fn bf16_extension() -> bool {
     #[cfg(target_arch = "x86_64")]
     return std::is_x86_feature_detected!("avx512bf16");
     #[cfg(not(target_arch = "x86_64"))]

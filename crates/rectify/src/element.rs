@@ -641,7 +641,7 @@ macro_rules! half_float {
             ) {
                 // AVX-512 BF16 is not part of x86-64-v4: where the CPU has it, bf16 narrows
                 // with it, in a function compiled for it.
-                if <Self as Element>::DTYPE == DType::BF16 && std::is_x86_feature_detected!("avx512bf16") {
+                if <Self as Element>::DTYPE == DType::BF16 && crate::dispatch::bf16_extension() {
                     // SAFETY: x86-64-v4 (caller) and AVX-512 BF16, just detected.
                     return unsafe { crate::arch::avx2::product_select_16_bf16(k, a, b, out) };
                 }

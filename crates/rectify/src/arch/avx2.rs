@@ -1154,7 +1154,7 @@ mod tests {
             out
         }
         let step = if cfg!(debug_assertions) { 4093 } else { 1 };
-        let bf16_native = crate::dispatch::Isa::V4.is_available() && std::is_x86_feature_detected!("avx512bf16");
+        let bf16_native = crate::dispatch::Isa::V4.is_available() && crate::dispatch::bf16_extension();
         std::thread::scope(|s| {
             for half_range in [0u64, 1 << 31] {
                 s.spawn(move || {

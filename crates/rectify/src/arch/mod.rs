@@ -37,7 +37,8 @@ impl Level {
         self.0
     }
 
-    /// The level for loops that stream to DRAM: v4's are v3's (see [`map1_stream`]).
+    /// The level for loops that stream to DRAM: v4's are v3's (see [`map1_stream`]; the
+    /// streaming drivers and the streaming ReLU take it from here).
     pub(crate) fn for_streaming(self) -> Level {
         match self.0 {
             // V4 includes every feature of V3.
@@ -184,11 +185,10 @@ stream_entry!(map2_stream_v4, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,av
 /// f64 alike).
 pub(crate) fn map1_stream<T: Copy, K: Map1<T>>(level: Level, k: &K, x: &[T], y: &mut [T]) {
     use crate::dispatch::Isa;
-    match level.isa() {
+    match level.for_streaming().isa() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: a `Level` of V3 or V4 exists only after the CPU was found to have it, and
-        // V4 includes V3.
-        Isa::V3 | Isa::V4 => unsafe { map1_stream_v3(k, x, y) },
+        // SAFETY: a `Level` of V3 exists only after the CPU was found to have it.
+        Isa::V3 => unsafe { map1_stream_v3(k, x, y) },
         _ => map1(level, k, x, y),
     }
 }
@@ -199,14 +199,14 @@ pub(crate) fn map1_stream<T: Copy, K: Map1<T>>(level: Level, k: &K, x: &[T], y: 
 /// (the ramp backward with the `Mid` kink: 0.69 / 0.57).
 pub(crate) fn map2_stream<T: Copy, K: Map2<T>>(level: Level, k: &K, a: &[T], b: &[T], out: &mut [T]) {
     use crate::dispatch::Isa;
-    match level.isa() {
+    let streaming = if K::HEAVY { level } else { level.for_streaming() };
+    match streaming.isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a `Level` of V3 exists only after the CPU was found to have it.
+        Isa::V3 => unsafe { map2_stream_v3(k, a, b, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a `Level` of V4 exists only after the CPU was found to have it.
-        Isa::V4 if K::HEAVY => unsafe { map2_stream_v4(k, a, b, out) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a `Level` of V3 or V4 exists only after the CPU was found to have it, and
-        // V4 includes V3.
-        Isa::V3 | Isa::V4 => unsafe { map2_stream_v3(k, a, b, out) },
+        Isa::V4 => unsafe { map2_stream_v4(k, a, b, out) },
         _ => map2(level, k, a, b, out),
     }
 }
