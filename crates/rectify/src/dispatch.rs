@@ -199,11 +199,17 @@ pub fn kernel_path(dtype: DType) -> String {
     };
     let vector = isa != Isa::Scalar;
     let how = match dtype {
+        DType::F16 if isa == Isa::V4 => {
+            "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes into one AVX-512 register (vcvtph2ps), compute in f32 and round once (vcvtps2ph)"
+        }
         DType::F16 if vector => {
             "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes with F16C, compute in f32 and round once (F16C)"
         }
         DType::BF16 if isa == Isa::V4 && bf16_extension() => {
-            "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes by a shift, compute in f32 and round once (AVX-512 BF16 vcvtne2ps2bf16; 16 lanes with a denormal among them by AVX2 integer rounding)"
+            "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes into one AVX-512 register by a shift, compute in f32 and round once (AVX-512 BF16 vcvtneps2bf16; 16 lanes with a denormal among them by integer rounding)"
+        }
+        DType::BF16 if isa == Isa::V4 => {
+            "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes into one AVX-512 register by a shift, compute in f32 and round once (integer rounding)"
         }
         DType::BF16 if vector => {
             "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes by a shift, compute in f32 and round once (AVX2 integer rounding)"

@@ -629,7 +629,7 @@ macro_rules! half_float {
                 out: &mut [Self],
             ) {
                 // SAFETY: the caller guarantees x86-64-v3 (AVX2, F16C).
-                unsafe { crate::arch::avx2::product_select_16::<Self, K, false>(k, a, b, out) }
+                unsafe { crate::arch::avx2::product_select_16::<Self, K, crate::arch::avx2::Avx2Convert>(k, a, b, out) }
             }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
@@ -643,10 +643,12 @@ macro_rules! half_float {
                 // with it, in a function compiled for it.
                 if <Self as Element>::DTYPE == DType::BF16 && crate::dispatch::bf16_extension() {
                     // SAFETY: x86-64-v4 (caller) and AVX-512 BF16, just detected.
-                    return unsafe { crate::arch::avx2::product_select_16_bf16(k, a, b, out) };
+                    return unsafe { crate::arch::avx512::product_select_16_bf16(k, a, b, out) };
                 }
-                // SAFETY: the caller guarantees x86-64-v4, which includes v3.
-                unsafe { Self::product_select_v3(k, a, b, out) }
+                // SAFETY: the caller guarantees x86-64-v4 (AVX-512F, and AVX2 and F16C).
+                unsafe {
+                    crate::arch::avx2::product_select_16::<Self, K, crate::arch::avx512::Avx512Convert>(k, a, b, out)
+                }
             }
             type C = f32;
             type Key = i16;

@@ -79,12 +79,14 @@
 //! compiled once per level under that level's `#[target_feature]`, where LLVM turns the
 //! selects into vector compares and blends (f16 and bf16 compares stay in 16-bit lanes).
 //! An op that multiplies is split in two: its product, written once over a private lane
-//! trait (a plain `f32`/`f64`, or eight f32 lanes in an AVX register), and its selects. For
-//! f16 and bf16 the v3 and v4 drivers widen 16 lanes at a time in registers (F16C; a shift
-//! for bf16), compute the product in f32, round it once (F16C; integer rounding for bf16,
-//! or on v4 where the CPU has AVX-512 BF16 its `vcvtne2ps2bf16`, which gives the same bits
-//! except for denormal inputs, which it reads as zero: 16 lanes with one among them take
-//! the integer rounding) and then select on the 16-bit lanes. Where LLVM's code falls short, the element types
+//! trait (a plain `f32`/`f64`, or 16 f32 lanes in two AVX registers or one AVX-512
+//! register), and its selects. For f16 and bf16 the v3 and v4 drivers widen 16 lanes at a
+//! time in registers (F16C's instructions, on 8 lanes at v3 and 16 at v4; a shift for
+//! bf16), compute the product in f32, round it once (the same instructions; integer
+//! rounding for bf16, or on v4 where the CPU has AVX-512 BF16 its `vcvtneps2bf16`, which
+//! gives the same bits except for denormal inputs, which it reads as zero: 16 lanes with
+//! one among them take the integer rounding) and then select on the 16-bit lanes (in mask
+//! registers on v4). Where LLVM's code falls short, the element types
 //! carry explicit AVX2 bodies: the 1-bit mask (`movemask`, variable shifts) and ReLU in
 //! place (plain stores where LLVM would emit slow masked ones; v3's other in-place drivers
 //! go through a small buffer for the same reason). On v4 the float types' mask bodies are

@@ -737,7 +737,7 @@ impl core::ops::Mul for F32x8 {
 impl F32x8 {
     /// `self > other ? self : other`: `vmaxps`, which returns `other` when either is NaN.
     #[inline(always)]
-    fn max_or_second(self, other: F32x8) -> F32x8 {
+    pub(crate) fn max_or_second(self, other: F32x8) -> F32x8 {
         // SAFETY: an F32x8 exists only where AVX is available (see the type).
         F32x8(unsafe { _mm256_max_ps(self.0, other.0) })
     }
@@ -757,7 +757,48 @@ impl Lanes<f32> for F32x8 {
     }
 }
 
-/// The 16-bit floats' vector conversions to and from f32.
+/// Sixteen f32 lanes in two AVX registers, low lanes first: the [`Convert16::V`] of
+/// [`Avx2Convert`]. Every operation is the [`F32x8`] one on each half.
+#[derive(Clone, Copy)]
+pub(crate) struct F32x8x2(F32x8, F32x8);
+
+impl core::ops::Add for F32x8x2 {
+    type Output = F32x8x2;
+    #[inline(always)]
+    fn add(self, other: F32x8x2) -> F32x8x2 {
+        F32x8x2(self.0 + other.0, self.1 + other.1)
+    }
+}
+
+impl core::ops::Sub for F32x8x2 {
+    type Output = F32x8x2;
+    #[inline(always)]
+    fn sub(self, other: F32x8x2) -> F32x8x2 {
+        F32x8x2(self.0 - other.0, self.1 - other.1)
+    }
+}
+
+impl core::ops::Mul for F32x8x2 {
+    type Output = F32x8x2;
+    #[inline(always)]
+    fn mul(self, other: F32x8x2) -> F32x8x2 {
+        F32x8x2(self.0 * other.0, self.1 * other.1)
+    }
+}
+
+impl Lanes<f32> for F32x8x2 {
+    #[inline(always)]
+    fn splat(v: f32) -> F32x8x2 {
+        let half = F32x8::splat(v);
+        F32x8x2(half, half)
+    }
+    #[inline(always)]
+    fn if_eq(self, other: F32x8x2, then: F32x8x2, otherwise: F32x8x2) -> F32x8x2 {
+        F32x8x2(self.0.if_eq(other.0, then.0, otherwise.0), self.1.if_eq(other.1, then.1, otherwise.1))
+    }
+}
+
+/// The 16-bit floats' conversions of 8 lanes to and from f32 with AVX2 and F16C.
 pub(crate) trait Half: Float<C = f32> {
     /// The bits of positive infinity (above them, as a magnitude: NaN).
     const INF: i16;
@@ -786,36 +827,117 @@ pub(crate) trait Half: Float<C = f32> {
         // SAFETY: forwarded from the caller.
         unsafe { Self::narrow16_bits(lo, hi) }
     }
-    /// As [`Half::narrow16_bits`], with the instructions of AVX-512 BF16 where they give
-    /// the same bits (default: [`Half::narrow16_bits`]).
+}
+
+/// How the 16-bit float drivers below turn 16 lanes of `T` into f32 lanes and back: in two
+/// AVX registers ([`Avx2Convert`], x86-64-v3) or in one AVX-512 register
+/// (`avx512::Avx512Convert`, and `avx512::Avx512Bf16Convert` where bf16 narrows with
+/// AVX-512 BF16), each with the selects on the raw 16-bit lanes that its level does best.
+pub(crate) trait Convert16<T: Half> {
+    /// The 16 f32 lanes.
+    type V: Lanes<f32>;
+    /// Widens 16 lanes, exactly for every non-NaN value (a NaN stays a NaN; arithmetic on
+    /// it quiets it, as the per-lane widening does).
     ///
     /// # Safety
-    /// AVX2 and F16C must be available, and for bf16 AVX-512 F/DQ/VL and BF16.
+    /// The converter's features must be available; `src` readable for 16 elements.
+    unsafe fn widen16(src: *const T) -> Self::V;
+    /// Narrows 16 lanes, round to nearest, ties to even: bitwise as `FloatSealed::narrow`
+    /// on every input, NaN included.
+    ///
+    /// # Safety
+    /// The converter's features must be available.
+    unsafe fn narrow16(v: Self::V) -> __m256i;
+    /// As [`Convert16::narrow16`] where the caller replaces every NaN lane afterwards (the
+    /// bits of those lanes are unspecified).
+    ///
+    /// # Safety
+    /// The converter's features must be available.
     #[inline(always)]
-    unsafe fn narrow16_bits_native(lo: F32x8, hi: F32x8) -> __m256i {
+    unsafe fn narrow16_unless_nan(v: Self::V) -> __m256i {
         // SAFETY: forwarded from the caller.
-        unsafe { Self::narrow16_bits(lo, hi) }
+        unsafe { Self::narrow16(v) }
     }
+    /// `a > b ? a : b` per lane, `b` where either is NaN (`vmaxps`).
+    ///
+    /// # Safety
+    /// The converter's features must be available.
+    unsafe fn max_or_second(a: Self::V, b: Self::V) -> Self::V;
+    /// `r` where `s` (the raw bits of 16 inputs) is not NaN, `s` where it is.
+    ///
+    /// # Safety
+    /// The converter's features must be available.
+    #[inline(always)]
+    unsafe fn put_back_nan(r: __m256i, s: __m256i) -> __m256i {
+        // SAFETY: AVX2 (caller).
+        unsafe { _mm256_blendv_epi8(r, s, nan_lanes_16(s, T::INF)) }
+    }
+    /// Per lane of the raw bits `x`: `dy` where `x > 0` (as a signed integer, which is the
+    /// float order or a positive NaN), `+0.0` where `x` is NaN, `p` elsewhere.
+    ///
+    /// # Safety
+    /// The converter's features must be available.
+    #[inline(always)]
+    unsafe fn select_dy_above_zero(x: __m256i, dy: __m256i, p: __m256i) -> __m256i {
+        // SAFETY: AVX2 (caller).
+        unsafe {
+            let above = _mm256_cmpgt_epi16(x, _mm256_setzero_si256());
+            let r = _mm256_blendv_epi8(p, dy, above);
+            _mm256_andnot_si256(nan_lanes_16(x, T::INF), r)
+        }
+    }
+    /// 16 f32 lanes from memory: the tests' way to narrow arbitrary f32 patterns.
+    ///
+    /// # Safety
+    /// The converter's features must be available.
+    #[cfg(test)]
+    unsafe fn load(src: &[f32; 16]) -> Self::V;
+    /// The 16 f32 lanes to memory: the tests' way to read a widening.
+    ///
+    /// # Safety
+    /// The converter's features must be available.
+    #[cfg(test)]
+    unsafe fn store(v: Self::V, dst: &mut [f32; 16]);
 }
 
-/// [`Half::narrow16_bits`], or with `NATIVE` [`Half::narrow16_bits_native`].
-///
-/// # Safety
-/// As the one called.
-#[inline(always)]
-unsafe fn narrow16_bits<T: Half, const NATIVE: bool>(lo: F32x8, hi: F32x8) -> __m256i {
-    // SAFETY: forwarded from the caller.
-    unsafe { if NATIVE { T::narrow16_bits_native(lo, hi) } else { T::narrow16_bits(lo, hi) } }
-}
+/// [`Convert16`] in two AVX registers: F16C for f16, shifts and integer rounding for bf16
+/// ([`Half`]).
+pub(crate) struct Avx2Convert;
 
-/// [`Half::narrow16_bits_unless_nan`], or with `NATIVE` [`Half::narrow16_bits_native`].
-///
-/// # Safety
-/// As the one called.
-#[inline(always)]
-unsafe fn narrow16_bits_unless_nan<T: Half, const NATIVE: bool>(lo: F32x8, hi: F32x8) -> __m256i {
-    // SAFETY: forwarded from the caller.
-    unsafe { if NATIVE { T::narrow16_bits_native(lo, hi) } else { T::narrow16_bits_unless_nan(lo, hi) } }
+impl<T: Half> Convert16<T> for Avx2Convert {
+    type V = F32x8x2;
+    #[inline(always)]
+    unsafe fn widen16(src: *const T) -> F32x8x2 {
+        // SAFETY: AVX2 and F16C, 16 elements readable (caller).
+        unsafe { F32x8x2(T::widen8(src), T::widen8(src.add(8))) }
+    }
+    #[inline(always)]
+    unsafe fn narrow16(v: F32x8x2) -> __m256i {
+        // SAFETY: AVX2 and F16C (caller).
+        unsafe { T::narrow16_bits(v.0, v.1) }
+    }
+    #[inline(always)]
+    unsafe fn narrow16_unless_nan(v: F32x8x2) -> __m256i {
+        // SAFETY: AVX2 and F16C (caller).
+        unsafe { T::narrow16_bits_unless_nan(v.0, v.1) }
+    }
+    #[inline(always)]
+    unsafe fn max_or_second(a: F32x8x2, b: F32x8x2) -> F32x8x2 {
+        F32x8x2(a.0.max_or_second(b.0), a.1.max_or_second(b.1))
+    }
+    #[cfg(test)]
+    unsafe fn load(src: &[f32; 16]) -> F32x8x2 {
+        // SAFETY: AVX (caller); 16 f32 readable.
+        unsafe { F32x8x2(F32x8(_mm256_loadu_ps(src.as_ptr())), F32x8(_mm256_loadu_ps(src.as_ptr().add(8)))) }
+    }
+    #[cfg(test)]
+    unsafe fn store(v: F32x8x2, dst: &mut [f32; 16]) {
+        // SAFETY: AVX (caller); 16 f32 writable.
+        unsafe {
+            _mm256_storeu_ps(dst.as_mut_ptr(), v.0.0);
+            _mm256_storeu_ps(dst.as_mut_ptr().add(8), v.1.0);
+        }
+    }
 }
 
 impl Half for f16 {
@@ -899,38 +1021,20 @@ impl Half for bf16 {
         // SAFETY: AVX2 (caller).
         unsafe { pack_halves(bf16_bits8_unless_nan(lo), bf16_bits8_unless_nan(hi)) }
     }
-    /// `vcvtne2ps2bf16`: 16 lanes in one instruction, rounded to nearest even, a NaN to
-    /// its top half with the quiet bit set, as `f32_to_bf16_bits`; but it reads a denormal
-    /// input as zero, so 16 lanes with a denormal among them take the integer rounding
-    /// (one `vfpclassps` a vector tells). Measured on an AVX-512 Xeon, bf16 leaky and the
-    /// general ramp at 4K-1M elements: 1.45-1.5x the integer rounding.
-    #[inline(always)]
-    unsafe fn narrow16_bits_native(lo: F32x8, hi: F32x8) -> __m256i {
-        // SAFETY: AVX-512 F/DQ/VL and BF16 (caller).
-        unsafe {
-            const DENORMAL: i32 = 0x20;
-            let denormal = _mm256_fpclass_ps_mask::<DENORMAL>(lo.0) | _mm256_fpclass_ps_mask::<DENORMAL>(hi.0);
-            if denormal != 0 {
-                return Self::narrow16_bits(lo, hi);
-            }
-            // The second operand gives the low 8 lanes.
-            core::mem::transmute::<__m256bh, __m256i>(_mm256_cvtne2ps_pbh(hi.0, lo.0))
-        }
-    }
 }
 
 /// `out = k(a, b)` for a 16-bit float op that multiplies, in one pass of 16 lanes at a
-/// time: widen, product and narrow in registers into a 16-lane array (which LLVM keeps in
-/// a register), then the op's select over it and the inputs' 16-bit lanes, which LLVM
-/// turns into one vector body. (Products for a
-/// block of 128 first, then the selects over the block, measured 20-40% slower: twice the
-/// loop overhead and the inputs loaded twice.) The bits are those of the per-lane kernel:
-/// the conversions are exact or round once to nearest even as `widen`/`narrow` do.
+/// time: widen, product and narrow in registers ([`Convert16`]) into a 16-lane array
+/// (which LLVM keeps in a register), then the op's select over it and the inputs' 16-bit
+/// lanes, which LLVM turns into one vector body. (Products for a block of 128 first, then
+/// the selects over the block, measured 20-40% slower: twice the loop overhead and the
+/// inputs loaded twice.) The bits are those of the per-lane kernel: the conversions are
+/// exact or round once to nearest even as `widen`/`narrow` do.
 ///
 /// # Safety
-/// AVX2 and F16C must be available.
+/// AVX2, F16C and the features of `C` must be available.
 #[inline(always)]
-pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>, const NATIVE: bool>(
+pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>, C: Convert16<T>>(
     k: &K,
     a: &[T],
     b: &[T],
@@ -938,22 +1042,22 @@ pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>, const NATIVE: boo
 ) {
     if K::SELECT_IS_MAX && !K::BINARY {
         // SAFETY: forwarded from the caller.
-        return unsafe { max_select_16::<T, K, NATIVE>(k, a, out) };
+        return unsafe { max_select_16::<T, K, C>(k, a, out) };
     }
     if K::DY_ABOVE_ZERO {
         // SAFETY: forwarded from the caller.
-        return unsafe { dy_above_zero_16::<T, K, NATIVE>(k, a, b, out) };
+        return unsafe { dy_above_zero_16::<T, K, C>(k, a, b, out) };
     }
     let n = out.len().min(a.len()).min(b.len());
     let mut p = [T::zero(); 16];
     let mut i = 0;
     while i + 16 <= n {
-        // SAFETY: AVX2 and F16C (caller); i + 16 <= n, the length of a, b and out.
+        // SAFETY: AVX2, F16C and C's features (caller); i + 16 <= n, the length of a, b
+        // and out.
         unsafe {
-            let (a, b) = (a.as_ptr().add(i), b.as_ptr().add(i));
-            let (a0, a1) = (T::widen8(a), T::widen8(a.add(8)));
-            let (b0, b1) = if K::BINARY { (T::widen8(b), T::widen8(b.add(8))) } else { (a0, a1) };
-            let bits = narrow16_bits::<T, NATIVE>(k.product(a0, b0), k.product(a1, b1));
+            let wide_a = C::widen16(a.as_ptr().add(i));
+            let wide_b = if K::BINARY { C::widen16(b.as_ptr().add(i)) } else { wide_a };
+            let bits = C::narrow16(k.product(wide_a, wide_b));
             // One 32-byte store, so that the 32-byte loads of the selects that follow are
             // forwarded from it (two 16-byte stores under one 32-byte load stall the load
             // on AMD and Intel cores alike).
@@ -970,42 +1074,27 @@ pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>, const NATIVE: boo
     }
 }
 
-/// [`product_select_16`] narrowing with AVX-512 BF16 ([`Half::narrow16_bits_native`]), in
-/// a function of its own compiled for it: BF16 is not part of x86-64-v4, whose entry
-/// points are compiled without it.
-///
-/// # Safety
-/// x86-64-v4 and AVX-512 BF16 must be available.
-#[target_feature(
-    enable = "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx512bf16"
-)]
-pub(crate) unsafe fn product_select_16_bf16<T: Half, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
-    // SAFETY: every feature the native narrowing needs is enabled here (caller).
-    unsafe { product_select_16::<T, K, true>(k, a, b, out) }
-}
-
 /// `out = k(x)` for a unary op whose select is a `max` ([`Product::SELECT_IS_MAX`]), in one
 /// pass: widen, product, `max` with `x` and narrow in registers, then the NaN lanes of `x`
 /// put back as they were (the widening quiets a signalling NaN). A tie of `p` and `x`
 /// narrows to `x`'s own bits, as the select would give.
 ///
 /// # Safety
-/// AVX2 and F16C must be available.
+/// AVX2, F16C and the features of `C` must be available.
 #[inline(always)]
-unsafe fn max_select_16<T: Half, K: Product<T>, const NATIVE: bool>(k: &K, x: &[T], out: &mut [T]) {
+unsafe fn max_select_16<T: Half, K: Product<T>, C: Convert16<T>>(k: &K, x: &[T], out: &mut [T]) {
     let n = out.len().min(x.len());
     let mut i = 0;
     while i + 16 <= n {
-        // SAFETY: AVX2 and F16C (caller); i + 16 <= n, the length of x and out.
+        // SAFETY: AVX2, F16C and C's features (caller); i + 16 <= n, the length of x and
+        // out.
         unsafe {
             let src = x.as_ptr().add(i);
-            let (x0, x1) = (T::widen8(src), T::widen8(src.add(8)));
+            let wide = C::widen16(src);
             // A lane is NaN only where x is (the slope is finite), and those are replaced.
-            let (r0, r1) = (k.product(x0, x0).max_or_second(x0), k.product(x1, x1).max_or_second(x1));
-            let r = narrow16_bits_unless_nan::<T, NATIVE>(r0, r1);
+            let r = C::narrow16_unless_nan(C::max_or_second(k.product(wide, wide), wide));
             let s = _mm256_loadu_si256(src.cast());
-            let nan = nan_lanes_16(s, T::INF);
-            _mm256_storeu_si256(out.as_mut_ptr().add(i).cast(), _mm256_blendv_epi8(r, s, nan));
+            _mm256_storeu_si256(out.as_mut_ptr().add(i).cast(), C::put_back_nan(r, s));
         }
         i += 16;
     }
@@ -1020,23 +1109,22 @@ unsafe fn max_select_16<T: Half, K: Product<T>, const NATIVE: bool>(k: &K, x: &[
 /// which the NaN test zeroes).
 ///
 /// # Safety
-/// AVX2 and F16C must be available.
+/// AVX2, F16C and the features of `C` must be available.
 #[inline(always)]
-unsafe fn dy_above_zero_16<T: Half, K: Product<T>, const NATIVE: bool>(k: &K, x: &[T], dy: &[T], dx: &mut [T]) {
+unsafe fn dy_above_zero_16<T: Half, K: Product<T>, C: Convert16<T>>(k: &K, x: &[T], dy: &[T], dx: &mut [T]) {
     let n = dx.len().min(x.len()).min(dy.len());
     let mut i = 0;
     while i + 16 <= n {
-        // SAFETY: AVX2 and F16C (caller); i + 16 <= n, the length of x, dy and dx.
+        // SAFETY: AVX2, F16C and C's features (caller); i + 16 <= n, the length of x, dy
+        // and dx.
         unsafe {
             let g = dy.as_ptr().add(i);
-            let (g0, g1) = (T::widen8(g), T::widen8(g.add(8)));
+            let wide = C::widen16(g);
             // The product reads only dy (the shape's promise), so dy stands in for x.
-            let p = narrow16_bits::<T, NATIVE>(k.product(g0, g0), k.product(g1, g1));
+            let p = C::narrow16(k.product(wide, wide));
             let s = _mm256_loadu_si256(x.as_ptr().add(i).cast());
-            let above = _mm256_cmpgt_epi16(s, _mm256_setzero_si256());
-            let nan = nan_lanes_16(s, T::INF);
-            let r = _mm256_blendv_epi8(p, _mm256_loadu_si256(g.cast()), above);
-            _mm256_storeu_si256(dx.as_mut_ptr().add(i).cast(), _mm256_andnot_si256(nan, r));
+            let r = C::select_dy_above_zero(s, _mm256_loadu_si256(g.cast()), p);
+            _mm256_storeu_si256(dx.as_mut_ptr().add(i).cast(), r);
         }
         i += 16;
     }
@@ -1111,100 +1199,170 @@ mod tests {
         crate::dispatch::Isa::V3.is_available()
     }
 
-    /// The vector narrowing of both 16-bit types against the per-lane one on all 2^32 f32
-    /// patterns (a dense sample in a debug build), NaN payloads included; for bf16 also
-    /// the AVX-512 BF16 narrowing where the CPU has it.
+    /// The converters the machine can run, by name: each test runs every one of them
+    /// through a function compiled with its features.
+    #[derive(Clone, Copy, Debug)]
+    enum Converter {
+        Avx2,
+        Avx512,
+        Avx512Bf16,
+    }
+
+    fn converters() -> Vec<Converter> {
+        let v4 = crate::dispatch::Isa::V4.is_available();
+        let mut all = vec![Converter::Avx2];
+        if v4 {
+            all.push(Converter::Avx512);
+        }
+        if v4 && crate::dispatch::bf16_extension() {
+            all.push(Converter::Avx512Bf16);
+        }
+        all
+    }
+
+    /// Narrows 16 f32 with `C`.
+    ///
+    /// # Safety
+    /// `C`'s features must be available (the callers below are compiled with them).
+    #[inline(always)]
+    unsafe fn narrow_with<T: Half, C: Convert16<T>>(lanes: &[f32; 16]) -> [T; 16] {
+        let mut out = [T::zero(); 16];
+        // SAFETY: the caller's features; 16 elements written.
+        unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), C::narrow16(C::load(lanes))) };
+        out
+    }
+
+    /// Widens 16 elements with `C`.
+    ///
+    /// # Safety
+    /// `C`'s features must be available (the callers below are compiled with them).
+    #[inline(always)]
+    unsafe fn widen_with<T: Half, C: Convert16<T>>(src: &[T; 16]) -> [f32; 16] {
+        let mut out = [0.0f32; 16];
+        // SAFETY: the caller's features; 16 elements read.
+        unsafe { C::store(C::widen16(src.as_ptr()), &mut out) };
+        out
+    }
+
+    /// [`narrow_with`] and [`widen_with`] for one converter, through functions compiled
+    /// with its features.
+    impl Converter {
+        fn narrow<T: crate::arch::avx512::Half512>(self, lanes: &[f32; 16]) -> [T; 16] {
+            use crate::arch::avx512::{Avx512Bf16Convert, Avx512Convert};
+            #[target_feature(enable = "avx2,f16c")]
+            fn avx2<T: Half>(l: &[f32; 16]) -> [T; 16] {
+                // SAFETY: AVX2 and F16C are enabled here.
+                unsafe { narrow_with::<T, Avx2Convert>(l) }
+            }
+            #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq,avx512vl")]
+            fn avx512<T: crate::arch::avx512::Half512>(l: &[f32; 16]) -> [T; 16] {
+                // SAFETY: the features of x86-64-v4 that the converter uses are enabled.
+                unsafe { narrow_with::<T, Avx512Convert>(l) }
+            }
+            #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")]
+            fn avx512_bf16<T: crate::arch::avx512::Half512>(l: &[f32; 16]) -> [T; 16] {
+                // SAFETY: as above, and AVX-512 BF16.
+                unsafe { narrow_with::<T, Avx512Bf16Convert>(l) }
+            }
+            // SAFETY: `converters` lists only those whose features were detected.
+            unsafe {
+                match self {
+                    Converter::Avx2 => avx2(lanes),
+                    Converter::Avx512 => avx512(lanes),
+                    Converter::Avx512Bf16 => avx512_bf16(lanes),
+                }
+            }
+        }
+        fn widen<T: crate::arch::avx512::Half512>(self, src: &[T; 16]) -> [f32; 16] {
+            use crate::arch::avx512::{Avx512Bf16Convert, Avx512Convert};
+            #[target_feature(enable = "avx2,f16c")]
+            fn avx2<T: Half>(s: &[T; 16]) -> [f32; 16] {
+                // SAFETY: AVX2 and F16C are enabled here.
+                unsafe { widen_with::<T, Avx2Convert>(s) }
+            }
+            #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq,avx512vl")]
+            fn avx512<T: crate::arch::avx512::Half512>(s: &[T; 16]) -> [f32; 16] {
+                // SAFETY: the features of x86-64-v4 that the converter uses are enabled.
+                unsafe { widen_with::<T, Avx512Convert>(s) }
+            }
+            #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")]
+            fn avx512_bf16<T: crate::arch::avx512::Half512>(s: &[T; 16]) -> [f32; 16] {
+                // SAFETY: as above, and AVX-512 BF16.
+                unsafe { widen_with::<T, Avx512Bf16Convert>(s) }
+            }
+            // SAFETY: `converters` lists only those whose features were detected.
+            unsafe {
+                match self {
+                    Converter::Avx2 => avx2(src),
+                    Converter::Avx512 => avx512(src),
+                    Converter::Avx512Bf16 => avx512_bf16(src),
+                }
+            }
+        }
+    }
+
+    /// Every converter's narrowing of both 16-bit types against the per-lane one on all
+    /// 2^32 f32 patterns (a dense sample in a debug build), NaN payloads and denormals
+    /// included (AVX-512 BF16 reads a denormal as zero unless guarded).
     #[test]
     fn narrow16_matches_narrow_for_every_f32() {
         if !have_v3() {
             return;
         }
-        /// Every 16 patterns from `start` in steps of `step`, narrowed by `narrow`.
-        fn check<T: Half>(start: u64, end: u64, step: u64, narrow: impl Fn(&[f32; 16]) -> [T; 16]) {
+        /// Every 16 patterns from `start` in steps of `step`, narrowed by each converter.
+        fn check<T: crate::arch::avx512::Half512>(start: u64, end: u64, step: u64, converters: &[Converter]) {
             let mut base = start;
             while base < end {
                 let lanes: [f32; 16] = core::array::from_fn(|i| f32::from_bits((base + i as u64 * step) as u32));
-                let out = narrow(&lanes);
-                for (o, &f) in out.iter().zip(&lanes) {
-                    assert_eq!(o.bits(), T::narrow(f).bits(), "{:?} from f32 bits {:#010x}", T::DTYPE, f.to_bits());
+                let expected = lanes.map(|f| T::narrow(f).bits());
+                for &c in converters {
+                    let out = c.narrow::<T>(&lanes);
+                    for ((o, e), f) in out.iter().zip(&expected).zip(&lanes) {
+                        assert_eq!(o.bits(), *e, "{:?} {c:?} from f32 bits {:#010x}", T::DTYPE, f.to_bits());
+                    }
                 }
                 base += 16 * step;
             }
         }
-        #[target_feature(enable = "avx2,f16c")]
-        fn integer<T: Half>(lanes: &[f32; 16]) -> [T; 16] {
-            let mut out = [T::zero(); 16];
-            // SAFETY: AVX2 and F16C are enabled here; 16 f32 read, 16 elements written.
-            unsafe {
-                let lo = F32x8(_mm256_loadu_ps(lanes.as_ptr()));
-                let hi = F32x8(_mm256_loadu_ps(lanes.as_ptr().add(8)));
-                _mm256_storeu_si256(out.as_mut_ptr().cast(), T::narrow16_bits(lo, hi));
-            }
-            out
-        }
-        #[target_feature(enable = "avx2,f16c,avx512f,avx512dq,avx512vl,avx512bf16")]
-        fn native(lanes: &[f32; 16]) -> [bf16; 16] {
-            let mut out = [bf16::zero(); 16];
-            // SAFETY: the features are enabled here; 16 f32 read, 16 elements written.
-            unsafe {
-                let lo = F32x8(_mm256_loadu_ps(lanes.as_ptr()));
-                let hi = F32x8(_mm256_loadu_ps(lanes.as_ptr().add(8)));
-                _mm256_storeu_si256(out.as_mut_ptr().cast(), bf16::narrow16_bits_native(lo, hi));
-            }
-            out
-        }
         let step = if cfg!(debug_assertions) { 4093 } else { 1 };
-        let bf16_native = crate::dispatch::Isa::V4.is_available() && crate::dispatch::bf16_extension();
+        let all = converters();
+        // Avx512Bf16 narrows f16 as Avx512 does: checked once.
+        let for_f16: Vec<Converter> = all.iter().copied().filter(|c| !matches!(c, Converter::Avx512Bf16)).collect();
         std::thread::scope(|s| {
             for half_range in [0u64, 1 << 31] {
+                let (all, for_f16) = (&all, &for_f16);
                 s.spawn(move || {
                     let range = (half_range, half_range + (1 << 31));
-                    check::<f16>(range.0, range.1, step, |l| {
-                        // SAFETY: AVX2 and F16C were detected above (x86-64-v3).
-                        unsafe { integer::<f16>(l) }
-                    });
-                    check::<bf16>(range.0, range.1, step, |l| {
-                        // SAFETY: as above.
-                        unsafe { integer::<bf16>(l) }
-                    });
-                    if bf16_native {
-                        check::<bf16>(range.0, range.1, step, |l| {
-                            // SAFETY: AVX-512 (v4) and BF16 were detected above.
-                            unsafe { native(l) }
-                        });
-                    }
+                    check::<f16>(range.0, range.1, step, for_f16);
+                    check::<bf16>(range.0, range.1, step, all);
                 });
             }
         });
     }
 
-    /// The vector widening of both 16-bit types against the per-lane one on all 2^16
-    /// patterns: bitwise for every non-NaN, a NaN for every NaN.
+    /// Every converter's widening of both 16-bit types against the per-lane one on all
+    /// 2^16 patterns: bitwise for every non-NaN, a NaN for every NaN.
     #[test]
-    fn widen8_matches_widen_for_every_pattern() {
+    fn widen16_matches_widen_for_every_pattern() {
         if !have_v3() {
             return;
         }
-        #[target_feature(enable = "avx2,f16c")]
-        fn check<T: Half>() {
-            for base in (0..=u16::MAX as u32).step_by(8) {
-                let src: [T; 8] = core::array::from_fn(|i| T::from_bits_u64(u64::from(base) + i as u64));
-                let mut out = [0.0f32; 8];
-                // SAFETY: AVX2 and F16C are enabled here; 8 elements read, 8 f32 written.
-                unsafe { _mm256_storeu_ps(out.as_mut_ptr(), T::widen8(src.as_ptr()).0) };
+        fn check<T: crate::arch::avx512::Half512>(c: Converter) {
+            for base in (0..=u16::MAX as u32).step_by(16) {
+                let src: [T; 16] = core::array::from_fn(|i| T::from_bits_u64(u64::from(base) + i as u64));
+                let out = c.widen(&src);
                 for (o, s) in out.iter().zip(&src) {
                     if s.is_nan_elem() {
-                        assert!(o.is_nan(), "{:?} bits {:#06x}", T::DTYPE, s.bits());
+                        assert!(o.is_nan(), "{:?} {c:?} bits {:#06x}", T::DTYPE, s.bits());
                     } else {
-                        assert_eq!(o.to_bits(), s.widen().to_bits(), "{:?} bits {:#06x}", T::DTYPE, s.bits());
+                        assert_eq!(o.to_bits(), s.widen().to_bits(), "{:?} {c:?} bits {:#06x}", T::DTYPE, s.bits());
                     }
                 }
             }
         }
-        // SAFETY: AVX2 and F16C were detected above (x86-64-v3).
-        unsafe {
-            check::<f16>();
-            check::<bf16>();
+        for c in converters() {
+            check::<f16>(c);
+            check::<bf16>(c);
         }
     }
 }

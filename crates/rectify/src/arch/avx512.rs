@@ -11,6 +11,11 @@
 use core::arch::x86_64::*;
 use core::mem::size_of;
 
+use half::{bf16, f16};
+
+use crate::arch::avx2::{self, Convert16, Half};
+use crate::kernels::{Lanes, Product};
+
 /// The bits `x > 0` (false for NaN) of 64 f32.
 ///
 /// # Safety
@@ -236,4 +241,249 @@ pub(crate) unsafe fn select_word<T: Copy>(w: u64, dy: &[T; 64], dx: &mut [T; 64]
             _ => unreachable!("select_word: lanes of 2, 4 or 8 bytes"),
         }
     }
+}
+
+/// Sixteen f32 lanes in an AVX-512 register: the [`Convert16::V`] of the v4 converters.
+///
+/// Values exist only inside the v4 drivers (the type is crate-private and made only by the
+/// converters' widening and [`Lanes::splat`] there), which run after x86-64-v4 was
+/// detected; that is what makes the intrinsics below sound.
+#[derive(Clone, Copy)]
+pub(crate) struct F32x16(__m512);
+
+impl core::ops::Add for F32x16 {
+    type Output = F32x16;
+    #[inline(always)]
+    fn add(self, other: F32x16) -> F32x16 {
+        // SAFETY: an F32x16 exists only where AVX-512F is available (see the type).
+        F32x16(unsafe { _mm512_add_ps(self.0, other.0) })
+    }
+}
+
+impl core::ops::Sub for F32x16 {
+    type Output = F32x16;
+    #[inline(always)]
+    fn sub(self, other: F32x16) -> F32x16 {
+        // SAFETY: an F32x16 exists only where AVX-512F is available (see the type).
+        F32x16(unsafe { _mm512_sub_ps(self.0, other.0) })
+    }
+}
+
+impl core::ops::Mul for F32x16 {
+    type Output = F32x16;
+    #[inline(always)]
+    fn mul(self, other: F32x16) -> F32x16 {
+        // SAFETY: an F32x16 exists only where AVX-512F is available (see the type).
+        F32x16(unsafe { _mm512_mul_ps(self.0, other.0) })
+    }
+}
+
+impl Lanes<f32> for F32x16 {
+    #[inline(always)]
+    fn splat(v: f32) -> F32x16 {
+        // SAFETY: called only inside the v4 drivers (see the type).
+        F32x16(unsafe { _mm512_set1_ps(v) })
+    }
+    #[inline(always)]
+    fn if_eq(self, other: F32x16, then: F32x16, otherwise: F32x16) -> F32x16 {
+        // SAFETY: an F32x16 exists only where AVX-512F is available (see the type). The
+        // ordered compare is IEEE equality: -0.0 == +0.0, NaN equal to nothing.
+        F32x16(unsafe {
+            let equal = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(self.0, other.0);
+            _mm512_mask_blend_ps(equal, otherwise.0, then.0)
+        })
+    }
+}
+
+/// The 16-bit floats' conversions of 16 lanes to and from f32 in one AVX-512 register.
+pub(crate) trait Half512: Half {
+    /// As [`Convert16::widen16`].
+    ///
+    /// # Safety
+    /// x86-64-v4 must be available; `src` readable for 16 elements.
+    unsafe fn widen16(src: *const Self) -> F32x16;
+    /// As [`Convert16::narrow16`].
+    ///
+    /// # Safety
+    /// x86-64-v4 must be available.
+    unsafe fn narrow16(v: F32x16) -> __m256i;
+    /// As [`Convert16::narrow16_unless_nan`].
+    ///
+    /// # Safety
+    /// x86-64-v4 must be available.
+    #[inline(always)]
+    unsafe fn narrow16_unless_nan(v: F32x16) -> __m256i {
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::narrow16(v) }
+    }
+    /// As [`Half512::narrow16`], with the instructions of AVX-512 BF16 where they give the
+    /// same bits (default: [`Half512::narrow16`]).
+    ///
+    /// # Safety
+    /// x86-64-v4 must be available, and for bf16 AVX-512 BF16.
+    #[inline(always)]
+    unsafe fn narrow16_native(v: F32x16) -> __m256i {
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::narrow16(v) }
+    }
+}
+
+impl Half512 for f16 {
+    #[inline(always)]
+    unsafe fn widen16(src: *const f16) -> F32x16 {
+        // SAFETY: AVX-512F (caller); 16 two-byte lanes readable (caller).
+        F32x16(unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(src.cast())) })
+    }
+    #[inline(always)]
+    unsafe fn narrow16(v: F32x16) -> __m256i {
+        // SAFETY: AVX-512F (caller). The F16C instruction on 16 lanes: it keeps a NaN's sign
+        // and top payload bits and sets the quiet bit, as `narrow` does.
+        unsafe { _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v.0) }
+    }
+}
+
+/// `f32_to_bf16_bits` on 16 lanes, in the low 16 bits of each 32-bit lane, for lanes that
+/// are not NaN: add 0x7fff plus the kept lsb and shift (ties to even).
+///
+/// # Safety
+/// AVX-512F must be available.
+#[inline(always)]
+unsafe fn bf16_bits16_unless_nan(v: F32x16) -> __m512i {
+    // SAFETY: AVX-512F (caller).
+    unsafe {
+        let x = _mm512_castps_si512(v.0);
+        let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(x), _mm512_set1_epi32(1));
+        let bias = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb);
+        _mm512_srli_epi32::<16>(_mm512_add_epi32(x, bias))
+    }
+}
+
+impl Half512 for bf16 {
+    #[inline(always)]
+    unsafe fn widen16(src: *const bf16) -> F32x16 {
+        // SAFETY: AVX-512F (caller); 16 two-byte lanes readable (caller). bf16 is the top
+        // half of an f32.
+        F32x16(unsafe {
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(_mm256_loadu_si256(src.cast()))))
+        })
+    }
+    #[inline(always)]
+    unsafe fn narrow16(v: F32x16) -> __m256i {
+        // SAFETY: AVX-512F (caller). A NaN narrows to its top half with the quiet bit.
+        unsafe {
+            let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v.0, v.0);
+            let quiet = _mm512_or_si512(_mm512_srli_epi32::<16>(_mm512_castps_si512(v.0)), _mm512_set1_epi32(0x40));
+            _mm512_cvtepi32_epi16(_mm512_mask_mov_epi32(bf16_bits16_unless_nan(v), nan, quiet))
+        }
+    }
+    #[inline(always)]
+    unsafe fn narrow16_unless_nan(v: F32x16) -> __m256i {
+        // SAFETY: AVX-512F (caller).
+        unsafe { _mm512_cvtepi32_epi16(bf16_bits16_unless_nan(v)) }
+    }
+    /// `vcvtneps2bf16`: 16 lanes in one instruction, rounded to nearest even, a NaN to its
+    /// top half with the quiet bit set, as `f32_to_bf16_bits`; but it reads a denormal
+    /// input as zero, so 16 lanes with a denormal among them take the integer rounding
+    /// (one `vfpclassps` tells).
+    #[inline(always)]
+    unsafe fn narrow16_native(v: F32x16) -> __m256i {
+        // SAFETY: x86-64-v4 (AVX-512F/DQ) and AVX-512 BF16 (caller).
+        unsafe {
+            const DENORMAL: i32 = 0x20;
+            if _mm512_fpclass_ps_mask::<DENORMAL>(v.0) != 0 {
+                return Self::narrow16(v);
+            }
+            core::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(v.0))
+        }
+    }
+}
+
+/// The lanes of 16 raw 16-bit floats whose positive infinity has bits `inf` that are NaN
+/// (magnitude above `inf`), as a mask (one compare to a mask register where AVX2 needs a
+/// compare and a 3-uop `vpblendvb` to use it).
+///
+/// # Safety
+/// AVX-512BW/VL must be available.
+#[inline(always)]
+unsafe fn nan_lanes_16(s: __m256i, inf: i16) -> __mmask16 {
+    // SAFETY: AVX-512BW/VL (caller).
+    unsafe { _mm256_cmpgt_epi16_mask(_mm256_and_si256(s, _mm256_set1_epi16(0x7fff)), _mm256_set1_epi16(inf)) }
+}
+
+/// [`Convert16`] in one AVX-512 register: F16C's instructions on 16 lanes for f16, shifts
+/// and integer rounding for bf16 ([`Half512`]).
+pub(crate) struct Avx512Convert;
+
+/// [`Avx512Convert`] with bf16 narrowing by AVX-512 BF16 ([`Half512::narrow16_native`]);
+/// f16 as [`Avx512Convert`].
+pub(crate) struct Avx512Bf16Convert;
+
+/// The [`Convert16`] of a v4 converter from its narrowing.
+macro_rules! convert16_v4 {
+    ($converter:ty, $narrow:ident, $narrow_unless_nan:ident) => {
+        impl<T: Half512> Convert16<T> for $converter {
+            type V = F32x16;
+            #[inline(always)]
+            unsafe fn widen16(src: *const T) -> F32x16 {
+                // SAFETY: forwarded from the caller.
+                unsafe { T::widen16(src) }
+            }
+            #[inline(always)]
+            unsafe fn narrow16(v: F32x16) -> __m256i {
+                // SAFETY: forwarded from the caller.
+                unsafe { T::$narrow(v) }
+            }
+            #[inline(always)]
+            unsafe fn narrow16_unless_nan(v: F32x16) -> __m256i {
+                // SAFETY: forwarded from the caller.
+                unsafe { T::$narrow_unless_nan(v) }
+            }
+            #[inline(always)]
+            unsafe fn put_back_nan(r: __m256i, s: __m256i) -> __m256i {
+                // SAFETY: AVX-512BW/VL (caller).
+                unsafe { _mm256_mask_blend_epi16(nan_lanes_16(s, T::INF), r, s) }
+            }
+            #[inline(always)]
+            unsafe fn select_dy_above_zero(x: __m256i, dy: __m256i, p: __m256i) -> __m256i {
+                // SAFETY: AVX-512BW/VL (caller).
+                unsafe {
+                    let above = _mm256_cmpgt_epi16_mask(x, _mm256_setzero_si256());
+                    _mm256_maskz_mov_epi16(!nan_lanes_16(x, T::INF), _mm256_mask_blend_epi16(above, p, dy))
+                }
+            }
+            #[inline(always)]
+            unsafe fn max_or_second(a: F32x16, b: F32x16) -> F32x16 {
+                // SAFETY: AVX-512F (caller). `vmaxps` returns the second operand when
+                // either is NaN.
+                F32x16(unsafe { _mm512_max_ps(a.0, b.0) })
+            }
+            #[cfg(test)]
+            unsafe fn load(src: &[f32; 16]) -> F32x16 {
+                // SAFETY: AVX-512F (caller); 16 f32 readable.
+                F32x16(unsafe { _mm512_loadu_ps(src.as_ptr()) })
+            }
+            #[cfg(test)]
+            unsafe fn store(v: F32x16, dst: &mut [f32; 16]) {
+                // SAFETY: AVX-512F (caller); 16 f32 writable.
+                unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), v.0) }
+            }
+        }
+    };
+}
+
+convert16_v4!(Avx512Convert, narrow16, narrow16_unless_nan);
+convert16_v4!(Avx512Bf16Convert, narrow16_native, narrow16_native);
+
+/// [`avx2::product_select_16`] with [`Avx512Bf16Convert`], in a function of its own
+/// compiled for it: BF16 is not part of x86-64-v4, whose entry points are compiled without
+/// it.
+///
+/// # Safety
+/// x86-64-v4 and AVX-512 BF16 must be available.
+#[target_feature(
+    enable = "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx512bf16"
+)]
+pub(crate) unsafe fn product_select_16_bf16<T: Half512, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
+    // SAFETY: every feature the converter needs is enabled here (caller).
+    unsafe { avx2::product_select_16::<T, K, Avx512Bf16Convert>(k, a, b, out) }
 }
