@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo bench -p rectify --bench throughput --features ndarray -- [--quick] [--sizes 4K,64K,1M,16M,256M]
-//!     [--dtypes f32,f64,f16,bf16] [--filter SUBSTRING] [--rounds N] [--threads N] [--markdown]
+//!     [--dtypes f32,f64,f16,bf16] [--filter SUBSTRING] [--rounds N] [--threads N] [--markdown] [--split]
 //! ```
 //!
 //! GB/s counts bytes read + bytes written by the op (forward 2 arrays, backward 3, the mask
@@ -13,7 +13,9 @@
 //! Baselines in every group: copies of the same streams (`copy_from_slice`, an AVX2 loop,
 //! AVX2 streaming stores; two arrays in and one out for the backward), the naive scalar loop,
 //! and ndarray's `mapv_inplace`. From 1M elements the main rows run again on `--threads`
-//! threads (default: every core), to show what the split gains.
+//! threads (default: every core), to show what the split gains; `--split` adds one thread
+//! against all of them forced to split at 2-16 MiB per array, the measurement behind the
+//! split threshold.
 //!
 //! This harness, not criterion, makes BENCHMARKS.md: criterion measures one benchmark after
 //! another, while on a shared machine only rows interleaved round by round can be compared.
@@ -573,4 +575,97 @@ fn main() {
     println!(
         "Per-call cost: `relu` on 16 f32 takes {per_call:.1} ns (median of {batches} batches of {k} calls; best batch {best:.1} ns)."
     );
+    if flag("--split") && threads > 1 {
+        split_table(threads, if quick { 1 } else { 9 }, markdown);
+    }
+}
+
+/// One thread against `threads` forced to split (the split threshold lowered to one byte),
+/// per array size: the measurement behind `rectify::par::MIN_BYTES_PER_THREAD`.
+fn split_table(threads: usize, rounds: usize, markdown: bool) {
+    let mibs = [2usize, 4, 8, 16];
+    /// A row: its name and what makes its call for arrays of `n` elements.
+    type MakeOp = Box<dyn Fn(usize) -> Box<dyn FnMut()>>;
+    let ops: Vec<(&str, MakeOp)> = vec![
+        (
+            "f32 relu out of place",
+            Box::new(|n| {
+                let (x, mut y) = (data::<f32>(n, 1), vec![0.0f32; n]);
+                Box::new(move || rectify::relu(black_box(&x), black_box(&mut y)))
+            }),
+        ),
+        (
+            "f32 relu backward (x, dy -> dx)",
+            Box::new(|n| {
+                let (x, dy, mut dx) = (data::<f32>(n, 1), data::<f32>(n, 2), vec![0.0f32; n]);
+                Box::new(move || rectify::relu_backward(black_box(&x), black_box(&dy), black_box(&mut dx)))
+            }),
+        ),
+        (
+            "f32 relu in place (repeated: signs mixed only on the first call)",
+            Box::new(|n| {
+                let mut x = data::<f32>(n, 1);
+                Box::new(move || rectify::relu_inplace(black_box(&mut x)))
+            }),
+        ),
+        (
+            "f32 relu backward from mask",
+            Box::new(|n| {
+                let (x, dy, mut dx) = (data::<f32>(n, 1), data::<f32>(n, 2), vec![0.0f32; n]);
+                let mask = ReluMask::from_input(&x);
+                Box::new(move || rectify::relu_backward_from_mask(black_box(&mask), black_box(&dy), black_box(&mut dx)))
+            }),
+        ),
+        (
+            "f16 leaky 0.01 out of place (computes more per byte)",
+            Box::new(|n| {
+                let (x, mut y) = (data::<f16>(2 * n, 1), vec![f16::ZERO; 2 * n]);
+                let leaky = Ramp::leaky(0.01).unwrap();
+                Box::new(move || leaky.forward(black_box(&x), black_box(&mut y)))
+            }),
+        ),
+    ];
+    if markdown {
+        println!();
+        println!("## Threads: where a split pays");
+        println!();
+        println!(
+            "One thread against {threads} forced to split, per size of each array (f32 elements; f16 rows twice as many), median of {rounds} interleaved rounds; a call splits by itself from `2 * MIN_BYTES_PER_THREAD` = {} MiB per array.",
+            2 * (rectify::par::MIN_BYTES_PER_THREAD >> 20)
+        );
+        println!();
+        println!("| op | {} |", mibs.map(|m| format!("{m} MiB")).join(" | "));
+        println!("|---|{}", "---:|".repeat(mibs.len()));
+    } else {
+        println!("# {threads} threads forced to split against one, per MiB of each array");
+    }
+    for (name, make) in &ops {
+        let mut cells = Vec::new();
+        for &mib in &mibs {
+            let mut run = make((mib << 20) / 4);
+            let (mut one, mut split) = (Vec::new(), Vec::new());
+            let mut time = |par: Par, samples: &mut Vec<f64>| {
+                rectify::with_par(par, || {
+                    rectify::par::with_split_threshold(1, || {
+                        let t = Instant::now();
+                        for _ in 0..10 {
+                            run();
+                        }
+                        samples.push(t.elapsed().as_secs_f64() / 10.0);
+                    })
+                })
+            };
+            time(Par::Seq, &mut Vec::new());
+            for _ in 0..rounds {
+                time(Par::Seq, &mut one);
+                time(Par::Threads(threads), &mut split);
+            }
+            cells.push(format!("{:.2}x", median(&mut one) / median(&mut split)));
+        }
+        if markdown {
+            println!("| {name} | {} |", cells.join(" | "));
+        } else {
+            println!("{name:<66} {}", cells.join("  "));
+        }
+    }
 }

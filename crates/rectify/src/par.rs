@@ -39,11 +39,16 @@ impl Par {
     }
 }
 
-/// Each thread of a split call gets at least this many bytes of the call's largest array.
-/// On the project's 2-core machine a second thread costs more than it gains below ~16 MiB
-/// per array, gains 1.3-1.5x from DRAM sizes on, and can lose on a busy machine; so a call
-/// splits only from 32 MiB per array, beyond the last-level cache.
-pub const MIN_BYTES_PER_THREAD: usize = 16 << 20;
+/// Each thread of a split call gets at least this many bytes of the call's largest array,
+/// so a call splits from 8 MiB per array. Starting the second (scoped) thread costs tens of
+/// microseconds (about 50 on the project's AVX-512 Xeon VM). Measured there by
+/// `cargo bench -p rectify --bench throughput --features ndarray -- --sizes 1K --filter none
+/// --split` (one thread against two forced to split, f32 per array size 2/4/8/16 MiB): ReLU
+/// out of place 0.80x/1.21x/1.54x/1.69x, its backward 1.15x/1.43x/1.69x/1.82x, in place
+/// 0.60x/0.97x/1.27x/1.53x, the backward from the mask 0.99x/1.30x/1.51x/1.73x, f16 leaky
+/// 0.90x/1.34x/1.49x/1.73x: from 8 MiB every one gains. `./scripts/bench` puts that table
+/// in BENCHMARKS.md.
+pub const MIN_BYTES_PER_THREAD: usize = 4 << 20;
 
 fn available() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -109,7 +114,7 @@ pub fn current_par() -> Par {
 }
 
 /// Runs `f` with the split threshold lowered to `bytes`, so that small inputs are split
-/// too. For tests of the threaded paths; results must not change.
+/// too. For tests of the threaded paths and the split benchmark; results must not change.
 #[doc(hidden)]
 pub fn with_split_threshold<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
     crate::par::with_thread_local(&SPLIT_MIN, bytes.max(1), f)
