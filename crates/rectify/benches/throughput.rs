@@ -11,7 +11,8 @@
 //! interleaved, round after round, and each row reports its median, so a noisy neighbour
 //! slows every row of a round alike (the machine is shared; compare only within one run).
 //! Baselines in every group: copies of the same streams (`copy_from_slice`, an AVX2 loop,
-//! AVX2 streaming stores; two arrays in and one out for the backward), the naive scalar loop,
+//! AVX2 streaming stores in order and four pages side by side as rectify's streaming
+//! drivers write; two arrays in and one out for the backward), the naive scalar loop,
 //! and ndarray's `mapv_inplace`. From 1M elements the main rows run again on `--threads`
 //! threads (default: every core), to show what the split gains; `--split` adds one thread
 //! against all of them forced to split at 2-16 MiB per array, the measurement behind the
@@ -168,6 +169,23 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
             }),
         );
         add(
+            "copy (non-temporal, 4 pages side by side)".into(),
+            OneToOne,
+            2.0 * e,
+            Box::new(move |b| {
+                // SAFETY: AVX2 was just detected; both arrays have n elements.
+                unsafe {
+                    nt_copy_spans(
+                        b.x.as_ptr().cast(),
+                        b.dy.as_ptr().cast(),
+                        b.out.as_mut_ptr().cast(),
+                        size_of::<T>() * n,
+                        false,
+                    )
+                };
+            }),
+        );
+        add(
             "copy 2 in, 1 out (AVX2 loop)".into(),
             TwoToOne,
             3.0 * e,
@@ -195,6 +213,23 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
                         b.dy.as_ptr().cast(),
                         b.out.as_mut_ptr().cast(),
                         size_of::<T>() * n,
+                    )
+                };
+            }),
+        );
+        add(
+            "copy 2 in, 1 out (non-temporal, 4 pages side by side)".into(),
+            TwoToOne,
+            3.0 * e,
+            Box::new(move |b| {
+                // SAFETY: AVX2 was just detected; the three arrays have n elements.
+                unsafe {
+                    nt_copy_spans(
+                        b.x.as_ptr().cast(),
+                        b.dy.as_ptr().cast(),
+                        b.out.as_mut_ptr().cast(),
+                        size_of::<T>() * n,
+                        true,
                     )
                 };
             }),
@@ -451,6 +486,58 @@ unsafe fn nt_copy(src: *const u8, dst: *mut u8, bytes: usize) {
     _mm_sfence();
 }
 
+/// [`nt_copy`] (or, with `merge`, the streaming `out = a | b` of [`merge_copy`]) in the
+/// order rectify's streaming drivers write: four 4 KiB spans of the output side by side,
+/// 256 bytes of each in turn (as glibc's `memcpy` copies four pages at once), from the
+/// output's first cache line; the ceiling those drivers are held against.
+///
+/// # Safety
+/// AVX2 must be available; `a` (and with `merge` `b`) readable and `out` writable for
+/// `bytes` bytes, `out` overlapping neither.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn nt_copy_spans(a: *const u8, b: *const u8, out: *mut u8, bytes: usize, merge: bool) {
+    use std::arch::x86_64::*;
+    const STEP: usize = 256;
+    const SPAN: usize = 4096;
+    let byte = |i: usize| {
+        // SAFETY: i < bytes (callers).
+        unsafe { *out.add(i) = if merge { *a.add(i) | *b.add(i) } else { *a.add(i) } };
+    };
+    let mut i = 0;
+    while i < bytes && !(out as usize + i).is_multiple_of(64) {
+        byte(i);
+        i += 1;
+    }
+    let step = |at: usize| {
+        for k in (at..at + STEP).step_by(32) {
+            // SAFETY: at + STEP <= bytes (callers); out + k is 32-byte aligned.
+            unsafe {
+                let v = _mm256_loadu_si256(a.add(k).cast());
+                let v = if merge { _mm256_or_si256(v, _mm256_loadu_si256(b.add(k).cast())) } else { v };
+                _mm256_stream_si256(out.add(k).cast(), v);
+            }
+        }
+    };
+    while i + 4 * SPAN <= bytes {
+        for j in (0..SPAN).step_by(STEP) {
+            for p in 0..4 {
+                step(i + p * SPAN + j);
+            }
+        }
+        i += 4 * SPAN;
+    }
+    while i + STEP <= bytes {
+        step(i);
+        i += STEP;
+    }
+    while i < bytes {
+        byte(i);
+        i += 1;
+    }
+    _mm_sfence();
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -486,7 +573,7 @@ fn main() {
             "Machine: {cpu}, {cores} cores; levels available: {level_names:?}; rows run on one thread unless they say `{threads} threads` (from 1M elements)."
         );
         println!(
-            "GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds; `x copy` = ratio to the best copy of the same streams in the same run: one array in and one out (`copy_from_slice`, an AVX2 loop, or AVX2 streaming stores) for forward and mask rows; two in and one out (`out = a | b`, AVX2, plain or streaming stores) for the backward rows that read x and dy and write dx; for in-place rows, the same refresh followed by an AVX2 loop that loads and stores back the same array (or `dy = x | dy` for the backward written over dy)."
+            "GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds; `x copy` = ratio to the best copy of the same streams in the same run: one array in and one out (`copy_from_slice`, an AVX2 loop, or AVX2 streaming stores, in order or four pages side by side) for forward and mask rows; two in and one out (`out = a | b`, AVX2, plain or streaming stores, the latter in order or four pages side by side) for the backward rows that read x and dy and write dx; for in-place rows, the same refresh followed by an AVX2 loop that loads and stores back the same array (or `dy = x | dy` for the backward written over dy)."
         );
         println!();
         println!("| size | row | GB/s | x copy | ns/call |");

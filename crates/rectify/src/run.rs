@@ -170,10 +170,6 @@ pub(crate) fn relu<T: Element>(x: &[T], y: &mut [T]) {
     }
     let level = dispatch::level();
     if streams::<T>(y.len()) {
-        // The 16-bit floats' and the integers' streaming ReLU is the generic streaming
-        // driver, which v3 runs faster from DRAM (f16 at 256M: 0.86x the streaming copy on
-        // v3, 0.74x on v4); f32 and f64 have an AVX2 body, the same on both.
-        let level = level.for_streaming();
         return over(y, |r, y| arch::relu_stream(level, &x[r], y));
     }
     over(y, |r, y| arch::relu(level, &x[r], y));

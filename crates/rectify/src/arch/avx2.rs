@@ -11,7 +11,7 @@ use core::mem::size_of;
 use half::{bf16, f16};
 
 use crate::arch::generic::{mask_bits, select_by_bits, unaligned_head};
-use crate::arch::stream::STREAM_ALIGN;
+use crate::arch::stream::{STREAM_ALIGN, for_each_stream_step};
 use crate::element::Float;
 use crate::element::sealed::Sealed;
 use crate::kernels::{Lanes, Product};
@@ -383,9 +383,10 @@ impl MaskLanes for Lanes64 {
 }
 
 /// `dx = bit ? dy : zero` with streaming stores, in one pass, for outputs beyond the cache:
-/// plain stores up to `dx`'s first 32-byte aligned address, then [`MaskLanes::STEP`] lanes
-/// at a time take their mask bits wherever they start in the words, spread them over four
-/// vectors and stream the selected `dy` straight out; plain stores for the tail. (Selecting
+/// plain stores up to `dx`'s first cache line, then [`MaskLanes::STEP`] lanes at a time (in
+/// the interleaved order of `for_each_stream_step!`) take their mask bits wherever they
+/// start in the words, spread them over four vectors and stream the selected `dy` straight
+/// out; plain stores for the tail. (Selecting
 /// whole words into an L1 buffer and streaming that measured 1.1-1.5x slower from DRAM,
 /// f32 at 16M-64M elements.)
 ///
@@ -398,11 +399,10 @@ pub(crate) unsafe fn select_by_mask_stream<L: MaskLanes, T: Sealed>(words: &[u64
     let n = dx.len().min(dy.len());
     let head = unaligned_head(dx, STREAM_ALIGN).min(n);
     select_by_bits(words, dy, dx, 0..head);
-    let mut i = head;
     let per_vector = L::STEP / 4;
-    while i + L::STEP <= n {
+    let tail = for_each_stream_step!(T, head, n, L::STEP, |i| {
         // SAFETY: AVX2 (caller). Every access is to lanes i..i + STEP <= n of dy and dx;
-        // dx + i is 32-byte aligned (i starts at the head and moves in whole vectors).
+        // dx + i is line-aligned (after the head, in whole steps).
         unsafe {
             let keep = L::keep(mask_bits(words, i, L::STEP));
             for (j, keep) in keep.into_iter().enumerate() {
@@ -410,12 +410,11 @@ pub(crate) unsafe fn select_by_mask_stream<L: MaskLanes, T: Sealed>(words: &[u64
                 _mm256_stream_si256(dx.as_mut_ptr().add(i + per_vector * j).cast(), _mm256_and_si256(keep, g));
             }
         }
-        i += L::STEP;
-    }
+    });
     // SAFETY: SSE is part of every x86-64 baseline; the streaming stores need the fence
     // before anything else reads dx.
     unsafe { _mm_sfence() };
-    select_by_bits(words, dy, dx, i..n);
+    select_by_bits(words, dy, dx, tail..n);
 }
 
 /// One step of [`relu_with_mask_stream`]: `STEP` lanes of ReLU streamed out, and their mask
@@ -497,9 +496,9 @@ relu_mask_step_16!(bf16);
 
 /// `y = relu(x)` and the mask of `x > 0` for the floats beyond the cache, in one pass with
 /// streaming stores aligned to `y`: [`ReluMaskStep::STEP`] lanes a step (four vectors
-/// computed and streamed out as in [`relu_mask_word_f32`], and their bits), the bits
-/// gathered into the mask word they fall in, which is written once it is whole; plain
-/// stores for the elements before `y`'s first 32-byte aligned address and after the last
+/// computed and streamed out as in [`relu_mask_word_f32`], and their bits) in the
+/// interleaved order of `for_each_stream_step!`, the bits or-ed into the mask words (cleared
+/// first); plain stores for the elements before `y`'s first cache line and after the last
 /// step. (Whole words through an L1 buffer and the `Streamer` measured ~1.3x slower from
 /// DRAM, f32 at 64M elements.)
 ///
@@ -510,39 +509,29 @@ relu_mask_step_16!(bf16);
 pub(crate) unsafe fn relu_with_mask_stream<T: ReluMaskStep>(x: &[T], y: &mut [T], words: &mut [u64]) {
     let n = y.len().min(x.len());
     let head = unaligned_head(y, STREAM_ALIGN).min(n);
-    // The bits of word `i / 64` gathered so far (bits below `i % 64`).
-    let mut pending = 0u64;
+    // The steps come in the interleaved order, so each ors its bits into cleared words.
+    words.fill(0);
     for i in 0..head {
         y[i] = x[i].relu_elem();
-        pending |= u64::from(x[i].is_positive()) << i;
+        words[i / 64] |= u64::from(x[i].is_positive()) << (i % 64);
     }
-    let mut i = head;
-    while i + T::STEP <= n {
-        // SAFETY: AVX2 (caller); lanes i..i + STEP <= n of x and y; y + i is 32-byte aligned
-        // (i starts at the head and moves in whole vectors).
+    let tail = for_each_stream_step!(T, head, n, T::STEP, |i| {
+        // SAFETY: AVX2 (caller); lanes i..i + STEP <= n of x and y; y + i is line-aligned
+        // (after the head, in whole steps).
         let bits = unsafe { T::relu_step(x.as_ptr().add(i), y.as_mut_ptr().add(i)) };
-        let s = i % 64;
-        pending |= bits << s;
-        if s >= 64 - T::STEP {
-            // The word is whole; the bits past its end start the next one.
-            words[i / 64] = pending;
-            pending = if s > 64 - T::STEP { bits >> (64 - s) } else { 0 };
+        let (w, s) = (i / 64, i % 64);
+        words[w] |= bits << s;
+        if s > 64 - T::STEP {
+            // The bits past the word's end start the next one.
+            words[w + 1] |= bits >> (64 - s);
         }
-        i += T::STEP;
-    }
+    });
     // SAFETY: SSE is part of every x86-64 baseline; the streaming stores need the fence
     // before anything else reads y.
     unsafe { _mm_sfence() };
-    for i in i..n {
+    for i in tail..n {
         y[i] = x[i].relu_elem();
-        pending |= u64::from(x[i].is_positive()) << (i % 64);
-        if i % 64 == 63 {
-            words[i / 64] = pending;
-            pending = 0;
-        }
-    }
-    if !n.is_multiple_of(64) {
-        words[n / 64] = pending;
+        words[i / 64] |= u64::from(x[i].is_positive()) << (i % 64);
     }
 }
 
@@ -1133,58 +1122,64 @@ unsafe fn dy_above_zero_16<T: Half, K: Product<T>, C: Convert16<T>>(k: &K, x: &[
     }
 }
 
-/// `y = relu(x)` for f32 with streaming stores, fused (load, compare, and, stream): for
-/// outputs beyond the last-level cache.
+/// `y = relu(x)` for f32 with streaming stores, fused (load, compare, and, stream), in
+/// steps of 256 bytes in the interleaved order of `for_each_stream_step!`: for outputs
+/// beyond the last-level cache.
 ///
 /// # Safety
 /// AVX2 must be available; `x.len() == y.len()`.
 #[inline(always)]
 pub(crate) unsafe fn relu_stream_f32(x: &[f32], y: &mut [f32]) {
+    const STEP: usize = 64;
     let n = y.len().min(x.len());
     let head = unaligned_head(y, STREAM_ALIGN).min(n);
     for (y, &x) in y[..head].iter_mut().zip(&x[..head]) {
         *y = x.relu_elem();
     }
-    let mut i = head;
-    while i + 8 <= n {
-        // SAFETY: AVX2 (caller); i + 8 <= n; y + i is 32-byte aligned after the head.
-        unsafe {
-            let v = _mm256_loadu_ps(x.as_ptr().add(i));
-            let keep = _mm256_cmp_ps::<_CMP_NLE_UQ>(v, _mm256_setzero_ps());
-            _mm256_stream_ps(y.as_mut_ptr().add(i), _mm256_and_ps(v, keep));
+    let tail = for_each_stream_step!(f32, head, n, STEP, |i| {
+        for j in (0..STEP).step_by(8) {
+            // SAFETY: AVX2 (caller); i + STEP <= n; y + i + j is 32-byte aligned (y + i is
+            // line-aligned after the head, in whole steps).
+            unsafe {
+                let v = _mm256_loadu_ps(x.as_ptr().add(i + j));
+                let keep = _mm256_cmp_ps::<_CMP_NLE_UQ>(v, _mm256_setzero_ps());
+                _mm256_stream_ps(y.as_mut_ptr().add(i + j), _mm256_and_ps(v, keep));
+            }
         }
-        i += 8;
-    }
-    for (y, &x) in y[i..n].iter_mut().zip(&x[i..n]) {
+    });
+    for (y, &x) in y[tail..n].iter_mut().zip(&x[tail..n]) {
         *y = x.relu_elem();
     }
     // SAFETY: SSE is part of every x86-64 baseline; the streaming stores need the fence.
     unsafe { _mm_sfence() };
 }
 
-/// `y = relu(x)` for f64 with streaming stores, fused (load, compare, and, stream): for
-/// outputs beyond the last-level cache.
+/// `y = relu(x)` for f64 with streaming stores, fused (load, compare, and, stream), in
+/// steps of 256 bytes in the interleaved order of `for_each_stream_step!`: for outputs
+/// beyond the last-level cache.
 ///
 /// # Safety
 /// AVX2 must be available; `x.len() == y.len()`.
 #[inline(always)]
 pub(crate) unsafe fn relu_stream_f64(x: &[f64], y: &mut [f64]) {
+    const STEP: usize = 32;
     let n = y.len().min(x.len());
     let head = unaligned_head(y, STREAM_ALIGN).min(n);
     for (y, &x) in y[..head].iter_mut().zip(&x[..head]) {
         *y = x.relu_elem();
     }
-    let mut i = head;
-    while i + 4 <= n {
-        // SAFETY: AVX2 (caller); i + 4 <= n; y + i is 32-byte aligned after the head.
-        unsafe {
-            let v = _mm256_loadu_pd(x.as_ptr().add(i));
-            let keep = _mm256_cmp_pd::<_CMP_NLE_UQ>(v, _mm256_setzero_pd());
-            _mm256_stream_pd(y.as_mut_ptr().add(i), _mm256_and_pd(v, keep));
+    let tail = for_each_stream_step!(f64, head, n, STEP, |i| {
+        for j in (0..STEP).step_by(4) {
+            // SAFETY: AVX2 (caller); i + STEP <= n; y + i + j is 32-byte aligned (y + i is
+            // line-aligned after the head, in whole steps).
+            unsafe {
+                let v = _mm256_loadu_pd(x.as_ptr().add(i + j));
+                let keep = _mm256_cmp_pd::<_CMP_NLE_UQ>(v, _mm256_setzero_pd());
+                _mm256_stream_pd(y.as_mut_ptr().add(i + j), _mm256_and_pd(v, keep));
+            }
         }
-        i += 4;
-    }
-    for (y, &x) in y[i..n].iter_mut().zip(&x[i..n]) {
+    });
+    for (y, &x) in y[tail..n].iter_mut().zip(&x[tail..n]) {
         *y = x.relu_elem();
     }
     // SAFETY: SSE is part of every x86-64 baseline; the streaming stores need the fence.

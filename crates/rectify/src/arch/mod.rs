@@ -36,16 +36,6 @@ impl Level {
     pub(crate) fn isa(self) -> crate::dispatch::Isa {
         self.0
     }
-
-    /// The level for loops that stream to DRAM: v4's are v3's (see [`map1_stream`]; the
-    /// streaming drivers and the streaming ReLU take it from here).
-    pub(crate) fn for_streaming(self) -> Level {
-        match self.0 {
-            // V4 includes every feature of V3.
-            crate::dispatch::Isa::V4 => Level(crate::dispatch::Isa::V3),
-            isa => Level(isa),
-        }
-    }
 }
 
 /// The one list of drivers: generates each level's entry points (with its target
@@ -175,32 +165,34 @@ macro_rules! stream_entry {
 }
 
 stream_entry!(map1_stream_v3, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt", map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]));
+stream_entry!(map1_stream_v4, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl", map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]));
 stream_entry!(map2_stream_v3, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt", map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]));
 stream_entry!(map2_stream_v4, "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl", map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]));
 
-/// [`map1`] with non-temporal stores where the level has them. v4 runs v3's code: compiled
-/// for AVX-512, LLVM computes 64-byte vectors and streams each out as two 32-byte halves,
-/// and that ran slower from DRAM (full bench on an AVX-512 Xeon, 256M elements, f32 leaky,
-/// ReLU6 and threshold out of place: 0.72-0.73x the streaming copy on v4, 0.91-0.95x on v3;
-/// f64 alike).
+/// [`map1`] with non-temporal stores where the level has them ([`stream::map1`]: steps
+/// computed into an L1 temporary and streamed out by explicit AVX2 stores). (An earlier
+/// driver let LLVM stream its AVX-512 vectors, as two halves each, and v4 ran v3's code
+/// there; with the explicit stores v4's own is as fast or faster, measured on the AVX-512
+/// Xeon at 16M and 64M elements: f32 leaky, ReLU6 equal, f16 ReLU6 20-21 -> 23-24 GB/s.)
 pub(crate) fn map1_stream<T: Copy, K: Map1<T>>(level: Level, k: &K, x: &[T], y: &mut [T]) {
     use crate::dispatch::Isa;
-    match level.for_streaming().isa() {
+    match level.isa() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a `Level` of V3 exists only after the CPU was found to have it.
         Isa::V3 => unsafe { map1_stream_v3(k, x, y) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a `Level` of V4 exists only after the CPU was found to have it.
+        Isa::V4 => unsafe { map1_stream_v4(k, x, y) },
         _ => map1(level, k, x, y),
     }
 }
 
-/// [`map2`] with non-temporal stores where the level has them. As in [`map1_stream`], v4
-/// runs v3's code for light kernels (same bench, 256M elements: f32 ReLU backward 0.96x on
-/// v4, 1.04x on v3; ReLU6 backward 0.92 / 0.97; f64 alike), and its own for heavy ones
-/// (the ramp backward with the `Mid` kink: 0.69 / 0.57).
+/// [`map2`] with non-temporal stores where the level has them, as [`map1_stream`] (v4's
+/// own code: f32 ReLU6 backward at 16M and 64M elements 17-18 -> 20-22 GB/s against v3's,
+/// the ramp backward with the `Mid` kink 13 -> 16-17).
 pub(crate) fn map2_stream<T: Copy, K: Map2<T>>(level: Level, k: &K, a: &[T], b: &[T], out: &mut [T]) {
     use crate::dispatch::Isa;
-    let streaming = if K::HEAVY { level } else { level.for_streaming() };
-    match streaming.isa() {
+    match level.isa() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a `Level` of V3 exists only after the CPU was found to have it.
         Isa::V3 => unsafe { map2_stream_v3(k, a, b, out) },

@@ -665,21 +665,22 @@ fn prelu_long_planes_f16() {
     prelu_long_planes::<f16>();
 }
 
-/// Large out-of-place outputs go through a buffer and streaming stores; force that path on
-/// lengths around its block sizes (1-4 KiB) and misaligned starts, the mask ops included.
+/// Large out-of-place outputs go through a buffer and streaming stores, four 4 KiB spans of
+/// the output side by side; force that path on lengths around a span and a group of four
+/// (with steps and elements left over) and misaligned starts, the mask ops included.
 fn streaming<T: Bits>() {
     let xs = pool::<T>(0.5, 4.0, 51);
     let dys = dy_pool::<T>();
     let block = 4096 / size_of::<T>();
     let mut rng = Rng(52);
-    let n_max = 3 * block + 40;
+    let n_max = 9 * block + 40;
     let src_x: Vec<T> = (0..n_max).map(|_| xs[rng.below(xs.len())]).collect();
     let src_dy: Vec<T> = (0..n_max).map(|_| dys[rng.below(dys.len())]).collect();
     let ramp = Ramp::new(0.1, 0.5, 4.0).unwrap();
     let leaky = Ramp::leaky(0.01).unwrap();
     rectify::with_stream_threshold(0, || {
         on_every_level(&[Par::Seq, Par::Threads(2)], |isa, par| {
-            for len in [1, 31, block - 1, block, block + 1, 2 * block + 17, 3 * block] {
+            for len in [1, 31, block - 1, block, block + 1, 2 * block + 17, 3 * block, 4 * block + 16, 9 * block + 17] {
                 for off in [0usize, 1, 3, 8, 15] {
                     let x = &src_x[off..off + len];
                     let dy = &src_dy[off..off + len];
