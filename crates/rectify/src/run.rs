@@ -37,8 +37,15 @@ pub(crate) fn streams<T>(len: usize) -> bool {
     len.saturating_mul(size_of::<T>()) >= STREAM_MIN.with(Cell::get)
 }
 
-/// Runs `f` with the streaming-store threshold lowered to `bytes`, so that small outputs
-/// take that path too. For tests; results must not change.
+/// Whether an in-place array of `len` elements is beyond the cache, where the in-place
+/// drivers walk it in the streaming drivers' span order (the same threshold).
+fn beyond_cache<T>(len: usize) -> bool {
+    streams::<T>(len)
+}
+
+/// Runs `f` with the streaming-store threshold (also that of the in-place span order)
+/// lowered to `bytes`, so that small arrays take those paths too. For tests; results must
+/// not change.
 #[doc(hidden)]
 pub fn with_stream_threshold<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
     crate::par::with_thread_local(&STREAM_MIN, bytes, f)
@@ -81,6 +88,9 @@ pub(crate) fn unary_inplace<T: Copy + Send + Sync, K: Map1<T>>(k: &K, x: &mut [T
         return arch::generic::map1_inplace(k, x);
     }
     let level = dispatch::level();
+    if beyond_cache::<T>(x.len()) {
+        return over(x, |_, x| arch::map1_inplace_spans(level, k, x));
+    }
     over(x, |_, x| arch::map1_inplace(level, k, x));
 }
 
@@ -102,6 +112,9 @@ pub(crate) fn binary_inplace<T: Copy + Send + Sync, K: Map2<T>>(k: &K, a: &[T], 
         return arch::generic::map2_inplace(k, a, b);
     }
     let level = dispatch::level();
+    if beyond_cache::<T>(b.len()) {
+        return over(b, |r, b| arch::map2_inplace_spans(level, k, &a[r], b));
+    }
     over(b, |r, b| arch::map2_inplace(level, k, &a[r], b));
 }
 
@@ -120,6 +133,9 @@ pub(crate) fn relu_inplace<T: Element>(x: &mut [T]) {
         return arch::generic::relu_inplace(x);
     }
     let level = dispatch::level();
+    if beyond_cache::<T>(x.len()) {
+        return over(x, |_, x| arch::relu_inplace_spans(level, x));
+    }
     over(x, |_, x| arch::relu_inplace(level, x));
 }
 
@@ -129,6 +145,9 @@ pub(crate) fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
         return arch::generic::relu_backward_inplace(x, dy);
     }
     let level = dispatch::level();
+    if beyond_cache::<T>(dy.len()) {
+        return over(dy, |r, dy| arch::relu_backward_inplace_spans(level, &x[r], dy));
+    }
     over(dy, |r, dy| arch::relu_backward_inplace(level, &x[r], dy));
 }
 

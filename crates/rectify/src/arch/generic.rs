@@ -246,7 +246,7 @@ pub(crate) mod x86 {
     use core::mem::size_of;
 
     use super::{map1_loop, mask_bits, pack_word, select_by_bits, unaligned_head};
-    use crate::arch::stream::Streamer;
+    use crate::arch::stream::{STREAM_ALIGN, Streamer, for_each_stream_step};
     use crate::arch::{avx2, avx512};
     use crate::element::sealed::Sealed;
     use crate::element::{Element, Float};
@@ -479,6 +479,69 @@ pub(crate) mod x86 {
         }
         // SAFETY: forwarded from the caller.
         unsafe { T::relu_backward_inplace_v3(x, dy) }
+    }
+
+    /// Runs `$body` with `$r` each range of the in-place array `$x` of `$elem` in the
+    /// order that streams fastest from DRAM: the elements before its first cache line, its
+    /// 256-byte steps in the interleaved order of `for_each_stream_step!`, the rest.
+    /// Measured on the AVX-512 Xeon, f32 ReLU in place at 64M elements (a scratch loop):
+    /// 16.7 GB/s in order, 25.6 with four spans.
+    macro_rules! in_span_order {
+        ($elem:ty, $x:expr, |$r:ident| $body:expr) => {{
+            let n = $x.len();
+            let head = unaligned_head($x, STREAM_ALIGN).min(n);
+            let step = 256 / size_of::<$elem>();
+            {
+                let $r = 0..head;
+                $body
+            }
+            let tail = for_each_stream_step!($elem, head, n, step, |i| {
+                let $r = i..i + step;
+                $body
+            });
+            let $r = tail..n;
+            $body
+        }};
+    }
+
+    /// [`map1_inplace`] for arrays beyond the cache, in the span order ([`in_span_order!`]).
+    ///
+    /// # Safety
+    /// The level's features must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn map1_inplace_spans<L: LevelBodies, T: Copy, K: Map1<T>>(k: &K, x: &mut [T]) {
+        // SAFETY: forwarded from the caller.
+        in_span_order!(T, x, |r| unsafe { map1_inplace::<L, T, K>(k, &mut x[r]) })
+    }
+
+    /// [`map2_inplace`] in the span order, as [`map1_inplace_spans`].
+    ///
+    /// # Safety
+    /// The level's features must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn map2_inplace_spans<L: LevelBodies, T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &mut [T]) {
+        // SAFETY: forwarded from the caller.
+        in_span_order!(T, b, |r| unsafe { map2_inplace::<L, T, K>(k, &a[r.clone()], &mut b[r]) })
+    }
+
+    /// [`relu_inplace`] in the span order, as [`map1_inplace_spans`].
+    ///
+    /// # Safety
+    /// The level's features must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn relu_inplace_spans<L: LevelBodies, T: Element>(x: &mut [T]) {
+        // SAFETY: forwarded from the caller.
+        in_span_order!(T, x, |r| unsafe { relu_inplace::<L, T>(&mut x[r]) })
+    }
+
+    /// [`relu_backward_inplace`] in the span order, as [`map1_inplace_spans`].
+    ///
+    /// # Safety
+    /// The level's features must be available.
+    #[inline(always)]
+    pub(crate) unsafe fn relu_backward_inplace_spans<L: LevelBodies, T: Element>(x: &[T], dy: &mut [T]) {
+        // SAFETY: forwarded from the caller.
+        in_span_order!(T, dy, |r| unsafe { relu_backward_inplace::<L, T>(&x[r.clone()], &mut dy[r]) })
     }
 
     /// `out = k(a, b)` for an op that multiplies: through the element type's hook at the
@@ -820,6 +883,27 @@ pub(crate) fn relu_inplace<T: Element>(x: &mut [T]) {
 #[inline(always)]
 pub(crate) fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
     map2_inplace(&crate::kernels::ReluBackward, x, dy)
+}
+
+/// The portable level's [`map1_inplace`] for arrays beyond the cache: the same (the span
+/// order of the vector levels is for their memory traffic).
+pub(crate) fn map1_inplace_spans<T: Copy, K: Map1<T>>(k: &K, x: &mut [T]) {
+    map1_inplace(k, x)
+}
+
+/// As [`map1_inplace_spans`].
+pub(crate) fn map2_inplace_spans<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &mut [T]) {
+    map2_inplace(k, a, b)
+}
+
+/// As [`map1_inplace_spans`].
+pub(crate) fn relu_inplace_spans<T: Element>(x: &mut [T]) {
+    relu_inplace(x)
+}
+
+/// As [`map1_inplace_spans`].
+pub(crate) fn relu_backward_inplace_spans<T: Element>(x: &[T], dy: &mut [T]) {
+    relu_backward_inplace(x, dy)
 }
 
 /// `out = k(a, b)` for an op that multiplies (the portable level: conversions per lane;

@@ -138,6 +138,10 @@ drivers! {
         fn map2_inplace<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &mut [T]);
         fn relu_inplace<T: Element>(x: &mut [T]);
         fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]);
+        fn map1_inplace_spans<T: Copy, K: Map1<T>>(k: &K, x: &mut [T]);
+        fn map2_inplace_spans<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &mut [T]);
+        fn relu_inplace_spans<T: Element>(x: &mut [T]);
+        fn relu_backward_inplace_spans<T: Element>(x: &[T], dy: &mut [T]);
         fn relu<T: Element>(x: &[T], y: &mut [T]);
         fn pack_positive<T: Element>(x: &[T], words: &mut [u64]);
         fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], words: &mut [u64]);

@@ -666,8 +666,9 @@ fn prelu_long_planes_f16() {
 }
 
 /// Large out-of-place outputs go through a buffer and streaming stores, four 4 KiB spans of
-/// the output side by side; force that path on lengths around a span and a group of four
-/// (with steps and elements left over) and misaligned starts, the mask ops included.
+/// the output side by side, and large in-place arrays take the same order; force those
+/// paths on lengths around a span and a group of four (with steps and elements left over)
+/// and misaligned starts, the mask ops included.
 fn streaming<T: Bits>() {
     let xs = pool::<T>(0.5, 4.0, 51);
     let dys = dy_pool::<T>();
@@ -706,6 +707,22 @@ fn streaming<T: Bits>() {
                     assert_eq!(mask, ReluMask::from_input(x), "{}", what());
                     rectify::relu_backward_from_mask(&mask, dy, y);
                     let want: Vec<T> = x.iter().zip(dy).map(|(&v, &g)| r::relu_backward(v, g)).collect();
+                    assert_bits_eq(y, &want, &what);
+                    // In place, arrays this large walk the same span order.
+                    y.copy_from_slice(x);
+                    rectify::relu_inplace(y);
+                    assert_bits_eq(y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &what);
+                    y.copy_from_slice(x);
+                    leaky.forward_inplace(y);
+                    assert_bits_eq(y, &x.iter().map(|&v| r::ramp(&leaky, v)).collect::<Vec<_>>(), &what);
+                    y.copy_from_slice(dy);
+                    rectify::relu_backward_inplace(x, y);
+                    let want: Vec<T> = x.iter().zip(dy).map(|(&v, &g)| r::relu_backward(v, g)).collect();
+                    assert_bits_eq(y, &want, &what);
+                    y.copy_from_slice(dy);
+                    ramp.backward_inplace(x, y, Kink::Mid);
+                    let want: Vec<T> =
+                        x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward(&ramp, v, g, Kink::Mid)).collect();
                     assert_bits_eq(y, &want, &what);
                 }
             }
