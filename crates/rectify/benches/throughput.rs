@@ -175,12 +175,13 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
             Box::new(move |b| {
                 // SAFETY: AVX2 was just detected; both arrays have n elements.
                 unsafe {
-                    nt_copy_spans(
+                    copy_spans(
                         b.x.as_ptr().cast(),
                         b.dy.as_ptr().cast(),
                         b.out.as_mut_ptr().cast(),
                         size_of::<T>() * n,
                         false,
+                        true,
                     )
                 };
             }),
@@ -224,11 +225,12 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
             Box::new(move |b| {
                 // SAFETY: AVX2 was just detected; the three arrays have n elements.
                 unsafe {
-                    nt_copy_spans(
+                    copy_spans(
                         b.x.as_ptr().cast(),
                         b.dy.as_ptr().cast(),
                         b.out.as_mut_ptr().cast(),
                         size_of::<T>() * n,
+                        true,
                         true,
                     )
                 };
@@ -254,6 +256,29 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
                 // SAFETY: AVX2 was just detected; x and work have n elements; the output is
                 // the second input, element for element.
                 unsafe { merge_copy::<false>(b.x.as_ptr().cast(), w, w, size_of::<T>() * n) };
+            }),
+        );
+        add(
+            "copy: refresh, then rewrite in place (AVX2, 4 pages side by side)".into(),
+            InPlace,
+            4.0 * e,
+            Box::new(move |b| {
+                refresh(&mut b.work, &b.x);
+                let w = b.work.as_mut_ptr().cast::<u8>();
+                // SAFETY: AVX2 was just detected; work has n elements, read before written.
+                unsafe { copy_spans(w, w, w, size_of::<T>() * n, false, false) };
+            }),
+        );
+        add(
+            "copy: refresh, then 2 in, 1 over (AVX2, 4 pages side by side)".into(),
+            InPlaceTwo,
+            5.0 * e,
+            Box::new(move |b| {
+                refresh(&mut b.work, &b.dy);
+                let w = b.work.as_mut_ptr().cast::<u8>();
+                // SAFETY: AVX2 was just detected; x and work have n elements; the output is
+                // the second input, element for element.
+                unsafe { copy_spans(b.x.as_ptr().cast(), w, w, size_of::<T>() * n, true, false) };
             }),
         );
     }
@@ -486,17 +511,19 @@ unsafe fn nt_copy(src: *const u8, dst: *mut u8, bytes: usize) {
     _mm_sfence();
 }
 
-/// [`nt_copy`] (or, with `merge`, the streaming `out = a | b` of [`merge_copy`]) in the
-/// order rectify's streaming drivers write: four 4 KiB spans of the output side by side,
-/// 256 bytes of each in turn (as glibc's `memcpy` copies four pages at once), from the
-/// output's first cache line; the ceiling those drivers are held against.
+/// [`nt_copy`] (or, with `merge`, the `out = a | b` of [`merge_copy`]; without `nt`, with
+/// plain stores) in the order rectify's streaming and large in-place drivers walk their
+/// output: four 4 KiB spans side by side, 256 bytes of each in turn (as glibc's `memcpy`
+/// copies four pages at once), from the output's first cache line; the ceiling those
+/// drivers are held against.
 ///
 /// # Safety
 /// AVX2 must be available; `a` (and with `merge` `b`) readable and `out` writable for
-/// `bytes` bytes, `out` overlapping neither.
+/// `bytes` bytes; `out` overlaps neither, or is `a` or `b` itself (each 32 bytes are read
+/// before they are written).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn nt_copy_spans(a: *const u8, b: *const u8, out: *mut u8, bytes: usize, merge: bool) {
+unsafe fn copy_spans(a: *const u8, b: *const u8, out: *mut u8, bytes: usize, merge: bool, nt: bool) {
     use std::arch::x86_64::*;
     const STEP: usize = 256;
     const SPAN: usize = 4096;
@@ -515,7 +542,11 @@ unsafe fn nt_copy_spans(a: *const u8, b: *const u8, out: *mut u8, bytes: usize, 
             unsafe {
                 let v = _mm256_loadu_si256(a.add(k).cast());
                 let v = if merge { _mm256_or_si256(v, _mm256_loadu_si256(b.add(k).cast())) } else { v };
-                _mm256_stream_si256(out.add(k).cast(), v);
+                if nt {
+                    _mm256_stream_si256(out.add(k).cast(), v);
+                } else {
+                    _mm256_storeu_si256(out.add(k).cast(), v);
+                }
             }
         }
     };
@@ -573,7 +604,7 @@ fn main() {
             "Machine: {cpu}, {cores} cores; levels available: {level_names:?}; rows run on one thread unless they say `{threads} threads` (from 1M elements)."
         );
         println!(
-            "GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds; `x copy` = ratio to the best copy of the same streams in the same run: one array in and one out (`copy_from_slice`, an AVX2 loop, or AVX2 streaming stores, in order or four pages side by side) for forward and mask rows; two in and one out (`out = a | b`, AVX2, plain or streaming stores, the latter in order or four pages side by side) for the backward rows that read x and dy and write dx; for in-place rows, the same refresh followed by an AVX2 loop that loads and stores back the same array (or `dy = x | dy` for the backward written over dy)."
+            "GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds; `x copy` = ratio to the best copy of the same streams in the same run: one array in and one out (`copy_from_slice`, an AVX2 loop, or AVX2 streaming stores, in order or four pages side by side) for forward and mask rows; two in and one out (`out = a | b`, AVX2, plain or streaming stores, the latter in order or four pages side by side) for the backward rows that read x and dy and write dx; for in-place rows, the same refresh followed by an AVX2 loop that loads and stores back the same array (or `dy = x | dy` for the backward written over dy), in order or four pages side by side."
         );
         println!();
         println!("| size | row | GB/s | x copy | ns/call |");
