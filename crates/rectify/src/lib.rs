@@ -116,8 +116,9 @@
 //! [`Par`] says how many threads a call may use; [`set_default_par`] sets the process-wide
 //! default (initially `RECTIFY_NUM_THREADS`, clamped to the cores, or one per core) and
 //! [`with_par`] overrides it for a closure. A call splits only when each thread gets at
-//! least [`par::MIN_BYTES_PER_THREAD`] of its largest array; results are bitwise identical
-//! for every thread count.
+//! least [`par::MIN_BYTES_PER_THREAD`] of its largest array (in-place ReLU, its backward
+//! and the in-place family ops four times that: their array is usually still cached);
+//! results are bitwise identical for every thread count.
 //!
 //! ## Features
 //!

@@ -69,6 +69,17 @@ fn over<T: Send>(out: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
     over_threads(out, f);
 }
 
+/// [`over`] for calls that write over their input, which split later
+/// ([`par::IN_PLACE_SPLIT_FACTOR`]).
+#[inline(always)]
+fn over_in_place<T: Send>(x: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
+    let n = x.len();
+    if !par::worth_splitting_in_place(n, size_of::<T>()) {
+        return f(0..n, x);
+    }
+    over_threads(x, f);
+}
+
 /// The threaded part of [`over`], kept out of line so the single-thread path stays small.
 #[inline(never)]
 fn over_threads<T: Send>(out: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
@@ -95,9 +106,9 @@ pub(crate) fn unary_inplace<T: Copy + Send + Sync, K: Map1<T>>(k: &K, x: &mut [T
     }
     let level = dispatch::level();
     if in_span_order::<T>(x.len()) {
-        return over(x, |_, x| arch::map1_inplace_spans(level, k, x));
+        return over_in_place(x, |_, x| arch::map1_inplace_spans(level, k, x));
     }
-    over(x, |_, x| arch::map1_inplace(level, k, x));
+    over_in_place(x, |_, x| arch::map1_inplace(level, k, x));
 }
 
 #[inline]
@@ -119,9 +130,9 @@ pub(crate) fn binary_inplace<T: Copy + Send + Sync, K: Map2<T>>(k: &K, a: &[T], 
     }
     let level = dispatch::level();
     if in_span_order::<T>(b.len()) {
-        return over(b, |r, b| arch::map2_inplace_spans(level, k, &a[r], b));
+        return over_in_place(b, |r, b| arch::map2_inplace_spans(level, k, &a[r], b));
     }
-    over(b, |r, b| arch::map2_inplace(level, k, &a[r], b));
+    over_in_place(b, |r, b| arch::map2_inplace(level, k, &a[r], b));
 }
 
 #[inline]
@@ -140,9 +151,9 @@ pub(crate) fn relu_inplace<T: Element>(x: &mut [T]) {
     }
     let level = dispatch::level();
     if in_span_order::<T>(x.len()) {
-        return over(x, |_, x| arch::relu_inplace_spans(level, x));
+        return over_in_place(x, |_, x| arch::relu_inplace_spans(level, x));
     }
-    over(x, |_, x| arch::relu_inplace(level, x));
+    over_in_place(x, |_, x| arch::relu_inplace(level, x));
 }
 
 #[inline]
@@ -152,9 +163,9 @@ pub(crate) fn relu_backward_inplace<T: Element>(x: &[T], dy: &mut [T]) {
     }
     let level = dispatch::level();
     if in_span_order::<T>(dy.len()) {
-        return over(dy, |r, dy| arch::relu_backward_inplace_spans(level, &x[r], dy));
+        return over_in_place(dy, |r, dy| arch::relu_backward_inplace_spans(level, &x[r], dy));
     }
-    over(dy, |r, dy| arch::relu_backward_inplace(level, &x[r], dy));
+    over_in_place(dy, |r, dy| arch::relu_backward_inplace(level, &x[r], dy));
 }
 
 /// `out = k(a, b)` for an op that multiplies (`b` is ignored by unary ops: pass `a`).
@@ -183,7 +194,7 @@ pub(crate) fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&
         return arch::generic::product_select_inplace(k, a, b);
     }
     let level = dispatch::level();
-    over(b, |r, b| arch::product_select_inplace(level, k, a.map(|a| &a[r]), b));
+    over_in_place(b, |r, b| arch::product_select_inplace(level, k, a.map(|a| &a[r]), b));
 }
 
 /// ReLU out of place: the level's ReLU driver (on v4, f32 and f64 take `vfixupimm`), or
