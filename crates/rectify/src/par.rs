@@ -124,8 +124,14 @@ pub fn with_split_threshold<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
 /// Cheap (no allocation): the single-thread fast path asks this first.
 #[inline]
 pub(crate) fn worth_splitting(len: usize, bytes_per_element: usize) -> bool {
+    worth_splitting_from(len, bytes_per_element, 1)
+}
+
+/// [`worth_splitting`] with the threshold `factor` times as high.
+#[inline]
+pub(crate) fn worth_splitting_from(len: usize, bytes_per_element: usize, factor: usize) -> bool {
     let min = SPLIT_MIN.with(Cell::get);
-    len.saturating_mul(bytes_per_element) >= 2 * min && current_par().threads() > 1
+    len.saturating_mul(bytes_per_element) >= factor.saturating_mul(2 * min) && current_par().threads() > 1
 }
 
 /// In-place calls split only from this many times the size of [`worth_splitting`]: their
@@ -134,13 +140,6 @@ pub(crate) fn worth_splitting(len: usize, bytes_per_element: usize) -> bool {
 /// that copy their array in first: ReLU in place at 8 MiB per array on two threads 0.90x
 /// (f16) and 0.84x (bf16) of one, at 16 MiB 1.04x (f32); at 64 MiB 1.14-1.28x.
 pub(crate) const IN_PLACE_SPLIT_FACTOR: usize = 4;
-
-/// [`worth_splitting`] for a call that writes over its input ([`IN_PLACE_SPLIT_FACTOR`]).
-#[inline]
-pub(crate) fn worth_splitting_in_place(len: usize, bytes_per_element: usize) -> bool {
-    let min = SPLIT_MIN.with(Cell::get);
-    len.saturating_mul(bytes_per_element) >= IN_PLACE_SPLIT_FACTOR * 2 * min && current_par().threads() > 1
-}
 
 /// The element ranges a call of `len` elements is split into; `bytes_per_element` is the
 /// size of one element of the largest array, `grain` the multiple every split falls on.
