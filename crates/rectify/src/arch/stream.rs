@@ -123,8 +123,8 @@ const fn step<T>() -> usize {
 /// The alignment of every streaming store, a cache line: the head before it takes plain
 /// stores. Whole lines matter in the interleaved order ([`for_each_stream_step!`]): a line
 /// left half-written until the next visit of its span is flushed in parts (measured on the
-/// AVX-512 Xeon, f32 ReLU at 64M elements, output 32 bytes off a line: 11 GB/s, against 23
-/// from a line).
+/// AVX-512 Xeon in a scratch loop, f32 ReLU at 64M elements, output 32 bytes off a line: 11
+/// GB/s, against 23 from a line).
 pub(crate) const STREAM_ALIGN: usize = 64;
 
 /// The output spans walked side by side by [`for_each_stream_step!`], and their length in
@@ -136,10 +136,11 @@ pub(crate) const STREAM_SPAN_BYTES: usize = 4096;
 /// over `$start..$n`, in the order that streams fastest to DRAM: [`STREAM_SPANS`] spans of
 /// [`STREAM_SPAN_BYTES`] of the output side by side, a step of each in turn (as glibc's
 /// `memcpy` copies four pages at once), then the steps left over in order; evaluates to the
-/// end of the last whole step. Measured on the AVX-512 Xeon, f32 ReLU with streaming stores
-/// at 64M elements: 17-18 GB/s in order, 23-24 with four spans (glibc's `memcpy` 20-22);
-/// steps of 64 bytes to 1 KiB alike, 2 KiB no better than in order. A macro for the reason
-/// of `generic::x86::for_each_step`.
+/// end of the last whole step. Measured on the AVX-512 Xeon by `./scripts/bench`'s
+/// streaming copies (f32, one array in, one out): at 16M elements 18.7 GB/s in order, 27.2
+/// with four spans (glibc's `memcpy` 17.6); at 256M 20.8 and 22.6 (22.8). In a scratch
+/// loop, steps of 64 bytes to 1 KiB did alike, 2 KiB no better than in order. A macro for
+/// the reason of `generic::x86::for_each_step`.
 macro_rules! for_each_stream_step {
     ($elem:ty, $start:expr, $n:expr, $step:expr, |$i:ident| $body:expr) => {{
         let (start, n, step): (usize, usize, usize) = ($start, $n, $step);
