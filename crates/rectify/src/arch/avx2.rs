@@ -726,7 +726,7 @@ impl core::ops::Mul for F32x8 {
 impl F32x8 {
     /// `self > other ? self : other`: `vmaxps`, which returns `other` when either is NaN.
     #[inline(always)]
-    pub(crate) fn max_or_second(self, other: F32x8) -> F32x8 {
+    fn max_or_second(self, other: F32x8) -> F32x8 {
         // SAFETY: an F32x8 exists only where AVX is available (see the type).
         F32x8(unsafe { _mm256_max_ps(self.0, other.0) })
     }
