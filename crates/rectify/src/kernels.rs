@@ -64,11 +64,11 @@ pub trait Product<T: FloatSealed>: Sync {
     const BINARY: bool;
     /// As [`Map1::HEAVY`].
     const HEAVY: bool = false;
-    /// Whether, for a unary op, `select(x, x, p)` is the larger of `p` and `x` (`x` on a
-    /// tie) for every non-NaN `x` and `x` itself for NaN, and the product is NaN only where
-    /// `x` is: then the 16-bit drivers select in f32 registers with one `max` before
-    /// narrowing, instead of the select on the narrowed 16-bit lanes.
-    const SELECT_IS_MAX: bool = false;
+    /// Whether, for a unary op, `select(x, x, p)` is `p` wherever `x` is a negative number
+    /// (-0.0 and -infinity included) and `x` itself elsewhere (NaN included), and the
+    /// product is NaN only where `x` is: then the 16-bit drivers pick each lane with one
+    /// compare of `x`'s raw bits, instead of the select on the narrowed 16-bit lanes.
+    const NEGATIVE_TAKES_PRODUCT: bool = false;
     /// Whether, for a binary op `(x, dy)`, the product reads only `dy` and
     /// `select(x, dy, p)` is `dy` where `x > 0`, `+0.0` where `x` is NaN and `p` elsewhere:
     /// then the 16-bit drivers compare the raw bits of `x` in registers, in one pass.
@@ -422,11 +422,14 @@ impl<T: Float> Map1<T> for Sloped<T::C> {
 /// key is the float the select is then one `p > x ? p : x`, which is `vmaxps` itself (it
 /// returns its second operand, `x`, when either is NaN): one instruction instead of a
 /// compare and a blend, which in L1 is the difference between 0.65x and 0.9x of a copy.
+/// For the 16-bit floats the same facts make the select "the product wherever `x` is
+/// negative" ([`Product::NEGATIVE_TAKES_PRODUCT`]): `a * x` rounds to a value in `[x, -0.0]`
+/// there, which is the larger or ties with `x`'s own bits.
 pub(crate) struct SlopedUnit<C>(pub C);
 
 impl<T: Float> Product<T> for SlopedUnit<T::C> {
     const BINARY: bool = false;
-    const SELECT_IS_MAX: bool = true;
+    const NEGATIVE_TAKES_PRODUCT: bool = true;
     #[inline(always)]
     fn product<V: Lanes<T::C>>(&self, x: V, _: V) -> V {
         V::splat(self.0) * x

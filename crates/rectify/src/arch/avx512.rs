@@ -441,9 +441,12 @@ macro_rules! convert16_v4 {
                 unsafe { T::$narrow_unless_nan(v) }
             }
             #[inline(always)]
-            unsafe fn put_back_nan(r: __m256i, s: __m256i) -> __m256i {
+            unsafe fn product_where_negative(s: __m256i, p: __m256i) -> __m256i {
                 // SAFETY: AVX-512BW/VL (caller).
-                unsafe { _mm256_mask_blend_epi16(nan_lanes_16(s, T::INF), r, s) }
+                unsafe {
+                    let above = _mm256_set1_epi16(avx2::above_negative_16(T::INF));
+                    _mm256_mask_blend_epi16(_mm256_cmplt_epi16_mask(s, above), s, p)
+                }
             }
             #[inline(always)]
             unsafe fn select_dy_above_zero(x: __m256i, dy: __m256i, p: __m256i) -> __m256i {
@@ -452,12 +455,6 @@ macro_rules! convert16_v4 {
                     let above = _mm256_cmpgt_epi16_mask(x, _mm256_setzero_si256());
                     _mm256_maskz_mov_epi16(!nan_lanes_16(x, T::INF), _mm256_mask_blend_epi16(above, p, dy))
                 }
-            }
-            #[inline(always)]
-            unsafe fn max_or_second(a: F32x16, b: F32x16) -> F32x16 {
-                // SAFETY: AVX-512F (caller). `vmaxps` returns the second operand when
-                // either is NaN.
-                F32x16(unsafe { _mm512_max_ps(a.0, b.0) })
             }
             #[cfg(test)]
             unsafe fn load(src: &[f32; 16]) -> F32x16 {
