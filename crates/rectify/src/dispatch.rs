@@ -189,6 +189,15 @@ pub(crate) fn bf16_extension() -> bool {
     false
 }
 
+/// Whether the CPU has AVX-512 FP16, with which v4's f16 ops whose product is the input
+/// times an f16 value multiply in f16 (not part of x86-64-v4 either).
+pub(crate) fn fp16_extension() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::is_x86_feature_detected!("avx512fp16");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// What runs for one dtype at the current level, in words (for `rectify info`).
 pub fn kernel_path(dtype: DType) -> String {
     let isa = isa();
@@ -199,6 +208,9 @@ pub fn kernel_path(dtype: DType) -> String {
     };
     let vector = isa != Isa::Scalar;
     let how = match dtype {
+        DType::F16 if isa == Isa::V4 && fp16_extension() => {
+            "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes into one AVX-512 register (vcvtph2ps), compute in f32 and round once (vcvtps2ph), except that a product of x and an f16 slope in (0, 1] (leaky, PReLU) is AVX-512 FP16's vmulph on 32 lanes, the same bits"
+        }
         DType::F16 if isa == Isa::V4 => {
             "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes into one AVX-512 register (vcvtph2ps), compute in f32 and round once (vcvtps2ph)"
         }

@@ -639,6 +639,17 @@ macro_rules! half_float {
                 b: &[Self],
                 out: &mut [Self],
             ) {
+                if K::NEGATIVE_TAKES_PRODUCT && !K::BINARY {
+                    if let Some(c) = k.unary_scale() {
+                        let n = out.len().min(a.len());
+                        // SAFETY: x86-64-v4 (caller).
+                        if unsafe {
+                            <Self as crate::arch::avx512::Half512>::scale_negative_native(c, &a[..n], &mut out[..n])
+                        } {
+                            return;
+                        }
+                    }
+                }
                 // AVX-512 BF16 is not part of x86-64-v4: where the CPU has it, bf16 narrows
                 // with it, in a function compiled for it.
                 if <Self as Element>::DTYPE == DType::BF16 && crate::dispatch::bf16_extension() {

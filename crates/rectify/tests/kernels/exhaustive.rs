@@ -79,6 +79,19 @@ fn all_16_bit_patterns<T: Bits>() {
             rectify::prelu(&x, &wt, rectify::ChannelLayout::Last, &mut y);
             assert_bits_eq(&y, &x.iter().map(|&v| r::prelu(wt[0], v)).collect::<Vec<_>>(), &|| what("prelu"));
         }
+        // Every pattern under each kind of channel slope, in planes (the f16 body with
+        // AVX-512 FP16 takes slopes in (0, 1]; 2^-10 sends small products to subnormals).
+        let wt: Vec<T> = [0.25, 0.333_007_812_5, 2f64.powi(-10), 1.0, -0.5, 0.0, 1.5, 0.01]
+            .into_iter()
+            .map(T::from_f64_lossy)
+            .collect();
+        let inner = n / 64;
+        let want: Vec<T> = x.iter().enumerate().map(|(i, &v)| r::prelu(wt[(i / inner) % wt.len()], v)).collect();
+        rectify::prelu(&x, &wt, rectify::ChannelLayout::First { inner }, &mut y);
+        assert_bits_eq(&y, &want, &|| what("prelu in planes"));
+        let mut z = x.clone();
+        rectify::prelu_inplace(&mut z, &wt, rectify::ChannelLayout::First { inner });
+        assert_bits_eq(&z, &want, &|| what("prelu in planes, in place"));
         for &dy in &dys {
             let g = vec![dy; n];
             rectify::threshold_backward(&x, 0.5, &g, &mut y).unwrap();

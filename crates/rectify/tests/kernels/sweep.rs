@@ -146,6 +146,9 @@ pub fn ramps() -> Vec<(&'static str, Ramp)> {
         ("leaky 0.99999994", Ramp::leaky(0.999_999_94).unwrap()),
         ("leaky 0.3 at -0", Ramp::new(0.3, -0.0, f64::INFINITY).unwrap()),
         ("leaky -0.5", Ramp::leaky(-0.5).unwrap()),
+        // A slope that is an f16 value, whose products still round: f16 multiplies in f16
+        // where the CPU has AVX-512 FP16.
+        ("leaky 0.3330078125", Ramp::leaky(0.333_007_812_5).unwrap()),
         ("relu6", Ramp::relu6()),
         ("clipped 0.1", Ramp::clipped(0.1).unwrap()),
         // The cap and the threshold round to the same 16-bit value: the cap wins.
@@ -375,7 +378,8 @@ fn prelu_family<T: Bits>() {
     let weights: Vec<T> = [0.25, 0.0, -0.5, 1.5, 1.0].into_iter().cycle().take(40).map(T::from_f64_lossy).collect();
     for channels in [1usize, 3, 5, 20, 40] {
         let w = &weights[..channels];
-        let layouts = [1, 7, 37].map(|inner| ChannelLayout::First { inner });
+        // Planes of 130 (one channel fits) for the f16 body that takes planes from 128.
+        let layouts = [1, 7, 37, 130].map(|inner| ChannelLayout::First { inner });
         for layout in [ChannelLayout::Last].into_iter().chain(layouts) {
             let run = match layout {
                 ChannelLayout::First { inner } => inner,
