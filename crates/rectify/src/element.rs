@@ -639,15 +639,19 @@ macro_rules! half_float {
                 b: &[Self],
                 out: &mut [Self],
             ) {
-                if K::NEGATIVE_TAKES_PRODUCT && !K::BINARY {
-                    if let Some(c) = k.unary_scale() {
-                        let n = out.len().min(a.len());
+                use crate::arch::avx512::Half512;
+                if let Some(c) = k.scale() {
+                    let native = if K::NEGATIVE_TAKES_PRODUCT && !K::BINARY {
                         // SAFETY: x86-64-v4 (caller).
-                        if unsafe {
-                            <Self as crate::arch::avx512::Half512>::scale_negative_native(c, &a[..n], &mut out[..n])
-                        } {
-                            return;
-                        }
+                        unsafe { Self::scale_native::<false>(c, a, a, out) }
+                    } else if K::DY_ABOVE_ZERO {
+                        // SAFETY: x86-64-v4 (caller).
+                        unsafe { Self::scale_native::<true>(c, a, b, out) }
+                    } else {
+                        false
+                    };
+                    if native {
+                        return;
                     }
                 }
                 // AVX-512 BF16 is not part of x86-64-v4: where the CPU has it, bf16 narrows

@@ -69,16 +69,17 @@ pub trait Product<T: FloatSealed>: Sync {
     /// product is NaN only where `x` is: then the 16-bit drivers pick each lane with one
     /// compare of `x`'s raw bits, instead of the select on the narrowed 16-bit lanes.
     const NEGATIVE_TAKES_PRODUCT: bool = false;
-    /// `Some(c)` where the product is `c * a` and reads nothing else: with
-    /// [`Product::NEGATIVE_TAKES_PRODUCT`], the f16 driver then multiplies in f16 where the
-    /// CPU can and `c` is an f16 value (the same bits; see `avx512::scale_negative_f16`).
-    fn unary_scale(&self) -> Option<T::C> {
-        None
-    }
     /// Whether, for a binary op `(x, dy)`, the product reads only `dy` and
     /// `select(x, dy, p)` is `dy` where `x > 0`, `+0.0` where `x` is NaN and `p` elsewhere:
     /// then the 16-bit drivers compare the raw bits of `x` in registers, in one pass.
     const DY_ABOVE_ZERO: bool = false;
+    /// `Some(c)` where the product is `c` times one input and reads nothing else: `a` for a
+    /// [`Product::NEGATIVE_TAKES_PRODUCT`] op, `b` for a [`Product::DY_ABOVE_ZERO`] one.
+    /// The f16 drivers then multiply in f16 where the CPU can and `c` is an f16 value (the
+    /// same bits; see `avx512::scale_f16`).
+    fn scale(&self) -> Option<T::C> {
+        None
+    }
     fn product<V: Lanes<T::C>>(&self, a: V, b: V) -> V;
     fn select(&self, a: T, b: T, product: T) -> T;
 }
@@ -440,7 +441,7 @@ impl<T: Float> Product<T> for SlopedUnit<T::C> {
     fn product<V: Lanes<T::C>>(&self, x: V, _: V) -> V {
         V::splat(self.0) * x
     }
-    fn unary_scale(&self) -> Option<T::C> {
+    fn scale(&self) -> Option<T::C> {
         Some(self.0)
     }
     #[inline(always)]
@@ -538,6 +539,9 @@ impl<T: Float> Product<T> for LeakyBackward<T::C> {
     #[inline(always)]
     fn product<V: Lanes<T::C>>(&self, _: V, dy: V) -> V {
         V::splat(self.0) * dy
+    }
+    fn scale(&self) -> Option<T::C> {
+        Some(self.0)
     }
     #[inline(always)]
     fn select(&self, x: T, dy: T, product: T) -> T {

@@ -328,15 +328,16 @@ pub(crate) trait Half512: Half {
         // SAFETY: forwarded from the caller.
         unsafe { Self::narrow16(v) }
     }
-    /// `out = x`, with `c * x` wherever `x` is a negative number, multiplied in the dtype
-    /// itself where the CPU can and that gives the bits of the f32 route; `false` (and
-    /// nothing written) where it does not. Default: `false`.
+    /// The ops of [`scale_f16`] (`DY` false: `out = x < 0 ? c * x : x`; true:
+    /// `out = x > 0 ? dy : x is NaN ? +0.0 : c * dy`), multiplied in the dtype itself where
+    /// the CPU can and that gives the bits of the f32 route; `false` (and nothing written)
+    /// where it does not. Default: `false`.
     ///
     /// # Safety
     /// x86-64-v4 must be available.
     #[inline(always)]
-    unsafe fn scale_negative_native(c: f32, x: &[Self], out: &mut [Self]) -> bool {
-        let _ = (c, x, out);
+    unsafe fn scale_native<const DY: bool>(c: f32, x: &[Self], dy: &[Self], out: &mut [Self]) -> bool {
+        let _ = (c, x, dy, out);
         false
     }
 }
@@ -344,13 +345,15 @@ pub(crate) trait Half512: Half {
 impl Half512 for f16 {
     /// With AVX-512 FP16, for an f16 value `c`: then `c * x` is exact in f32 (11 by 11
     /// significant bits, magnitudes between 2^-48 and 2^32), so the f32 route rounds once,
-    /// to nearest even, as `vmulph` does ([`scale_negative_f16`]).
+    /// to nearest even, as `vmulph` does ([`scale_f16`]); a NaN comes out quieted with its
+    /// payload either way.
     ///
-    /// Below [`SCALE_NEGATIVE_F16_MIN_LEN`] lanes the f32 route stays: there the call, the
-    /// checks and the masked head and tail cost more than the conversions.
+    /// Below [`SCALE_F16_MIN_LEN`] lanes the f32 route stays: there the call, the checks
+    /// and the masked head and tail cost more than the conversions.
     #[inline(always)]
-    unsafe fn scale_negative_native(c: f32, x: &[f16], out: &mut [f16]) -> bool {
-        if x.len().min(out.len()) < SCALE_NEGATIVE_F16_MIN_LEN {
+    unsafe fn scale_native<const DY: bool>(c: f32, x: &[f16], dy: &[f16], out: &mut [f16]) -> bool {
+        let n = out.len().min(x.len());
+        if n < SCALE_F16_MIN_LEN || (DY && dy.len() < n) {
             return false;
         }
         // SAFETY: x86-64-v4 includes F16C (caller). The round trip in two instructions:
@@ -362,8 +365,9 @@ impl Half512 for f16 {
         if !exact || !crate::dispatch::fp16_extension() {
             return false;
         }
-        // SAFETY: x86-64-v4 (caller) and AVX-512 FP16, just detected.
-        unsafe { scale_negative_f16(f16::from_bits(bits), x, out) };
+        // SAFETY: x86-64-v4 (caller) and AVX-512 FP16, just detected; dy holds n lanes
+        // where it is read.
+        unsafe { scale_f16::<DY>(f16::from_bits(bits), &x[..n], dy, &mut out[..n]) };
         true
     }
     #[inline(always)]
@@ -435,59 +439,86 @@ impl Half512 for bf16 {
     }
 }
 
-/// The shortest slice that [`scale_negative_f16`] takes: f16 PReLU with 64 channels
-/// (throughput bench, v4, one A/B run): planes of 64 elements 24-28 GB/s by the f32 route
-/// against 17-22 with `vmulph`, 128 elements level (36-37 against 30-37), 256 elements
-/// 39-40 against 50-53, 1024 elements 44-45 against 80-82.
-const SCALE_NEGATIVE_F16_MIN_LEN: usize = 128;
+/// The shortest slice that [`scale_f16`] takes: f16 PReLU with 64 channels (throughput
+/// bench, v4, one A/B run): planes of 64 elements 24-28 GB/s by the f32 route against
+/// 17-22 with `vmulph`, 128 elements level (36-37 against 30-37), 256 elements 39-40
+/// against 50-53, 1024 elements 44-45 against 80-82.
+const SCALE_F16_MIN_LEN: usize = 128;
 
-/// `out = x < 0 ? c * x : x` for f16 (NaN kept with its bits, -0.0 to `c * -0.0`), 32 lanes
-/// at a time in f16 with AVX-512 FP16 (`vmulph`), the last lanes masked: the one compare
-/// of [`Convert16::product_where_negative`] on raw lanes, and no conversion at all, where
-/// the f32 route converts each lane twice. `x` and `out` may be the same memory.
+/// For f16, 32 lanes at a time in f16 with AVX-512 FP16 (`vmulph`), with no conversion
+/// at all where the f32 route converts each lane twice, and the selects on the raw lanes
+/// in mask registers: `DY` false, `out = x < 0 ? c * x : x` (NaN kept with its bits, -0.0
+/// to `c * -0.0`: the one compare of [`Convert16::product_where_negative`]); `DY` true,
+/// `out = x > 0 ? dy : x is NaN ? +0.0 : c * dy` (the leaky backward). Stores start at the
+/// output's first cache line; the head and the tail are masked. `x` (or `dy`) and `out`
+/// may be the same memory.
 ///
 /// # Safety
-/// x86-64-v4 and AVX-512 FP16 must be available.
+/// x86-64-v4 and AVX-512 FP16 must be available; with `DY`, `dy` at least as long as
+/// `out`.
 #[target_feature(
     enable = "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx512fp16"
 )]
-pub(crate) unsafe fn scale_negative_f16(c: f16, x: &[f16], out: &mut [f16]) {
+pub(crate) unsafe fn scale_f16<const DY: bool>(c: f16, x: &[f16], dy: &[f16], out: &mut [f16]) {
     let n = x.len().min(out.len());
-    let (src, dst) = (x.as_ptr().cast::<i16>(), out.as_mut_ptr().cast::<i16>());
-    let scale = _mm512_castsi512_ph(_mm512_set1_epi16(c.to_bits() as i16));
-    let above = _mm512_set1_epi16(avx2::above_negative_16(<f16 as Half>::INF));
+    let (src, grad, dst) = (x.as_ptr().cast::<i16>(), dy.as_ptr().cast::<i16>(), out.as_mut_ptr().cast::<i16>());
+    let k = ScaleF16 { scale: _mm512_castsi512_ph(_mm512_set1_epi16(c.to_bits() as i16)) };
     // A head up to the output's first cache line, so that no store of 64 bytes straddles
-    // two lines (nor, where x is placed alike, any load); whole vectors; the rest.
+    // two lines (nor, where the inputs are placed alike, any load); whole vectors; the rest.
     let head = dst.align_offset(64).min(n).min(31);
-    // SAFETY: AVX-512 FP16/BW (enabled here); the lanes from 0 below head <= n.
-    unsafe { scale_negative_lanes(scale, above, src, dst, (1 << head) - 1) };
+    // Each step: AVX-512 FP16/BW (enabled here); the lanes from 0 below head <= n, 32
+    // lanes from i + 32 <= n, then the n - i < 32 lanes left, of x, out and (with DY,
+    // caller) dy.
+    // SAFETY: as just said.
+    unsafe { k.step::<DY>(src, grad, dst, (1 << head) - 1) };
     let mut i = head;
     while i + 32 <= n {
-        // SAFETY: as above; 32 lanes from i + 32 <= n, the length of x and out.
-        unsafe { scale_negative_lanes(scale, above, src.add(i), dst.add(i), !0) };
+        // SAFETY: as above.
+        unsafe { k.step::<DY>(src.add(i), grad.add(i), dst.add(i), !0) };
         i += 32;
     }
-    // SAFETY: as above; the n - i < 32 lanes left.
-    unsafe { scale_negative_lanes(scale, above, src.add(i), dst.add(i), (1 << (n - i)) - 1) };
+    // SAFETY: as above.
+    unsafe { k.step::<DY>(src.add(i), grad.add(i), dst.add(i), (1 << (n - i)) - 1) };
 }
 
-/// One step of [`scale_negative_f16`] over the lanes set in `active` (all 32 as plain
-/// loads and stores, fewer masked; a masked-off lane neither faults nor is written).
-///
-/// # Safety
-/// AVX-512 FP16 and BW must be available; the active lanes readable at `src` and
-/// writable at `dst`.
-#[inline(always)]
-unsafe fn scale_negative_lanes(scale: __m512h, above: __m512i, src: *const i16, dst: *mut i16, active: __mmask32) {
-    // SAFETY: AVX-512 FP16/BW and the active lanes (caller).
-    unsafe {
-        let s = if active == !0 { _mm512_loadu_si512(src.cast()) } else { _mm512_maskz_loadu_epi16(active, src) };
-        let p = _mm512_castph_si512(_mm512_mul_ph(_mm512_castsi512_ph(s), scale));
-        let r = _mm512_mask_blend_epi16(_mm512_cmplt_epi16_mask(s, above), s, p);
-        if active == !0 {
-            _mm512_storeu_si512(dst.cast(), r)
-        } else if active != 0 {
-            _mm512_mask_storeu_epi16(dst, active, r)
+/// The constants of [`scale_f16`].
+#[derive(Clone, Copy)]
+struct ScaleF16 {
+    scale: __m512h,
+}
+
+impl ScaleF16 {
+    /// One step of [`scale_f16`] over the lanes set in `active` (all 32 as plain loads
+    /// and stores, fewer masked; a masked-off lane neither faults nor is written).
+    ///
+    /// # Safety
+    /// AVX-512 FP16 and BW must be available; the active lanes readable at `x` (and at
+    /// `dy` with `DY`) and writable at `out`.
+    #[inline(always)]
+    unsafe fn step<const DY: bool>(self, x: *const i16, dy: *const i16, out: *mut i16, active: __mmask32) {
+        // SAFETY: AVX-512 FP16/BW and the active lanes (caller).
+        unsafe {
+            let load = |p: *const i16| {
+                if active == !0 { _mm512_loadu_si512(p.cast()) } else { _mm512_maskz_loadu_epi16(active, p) }
+            };
+            let s = load(x);
+            let r = if DY {
+                let g = load(dy);
+                let p = _mm512_castph_si512(_mm512_mul_ph(_mm512_castsi512_ph(g), self.scale));
+                const NAN: i32 = 0x81; // quiet or signalling
+                let nan = _mm512_fpclass_ph_mask::<NAN>(_mm512_castsi512_ph(s));
+                let above = _mm512_cmpgt_epi16_mask(s, _mm512_setzero_si512());
+                _mm512_maskz_mov_epi16(!nan, _mm512_mask_blend_epi16(above, p, g))
+            } else {
+                let p = _mm512_castph_si512(_mm512_mul_ph(_mm512_castsi512_ph(s), self.scale));
+                let negative = _mm512_set1_epi16(avx2::above_negative_16(<f16 as Half>::INF));
+                _mm512_mask_blend_epi16(_mm512_cmplt_epi16_mask(s, negative), s, p)
+            };
+            if active == !0 {
+                _mm512_storeu_si512(out.cast(), r)
+            } else if active != 0 {
+                _mm512_mask_storeu_epi16(out, active, r)
+            }
         }
     }
 }
