@@ -173,7 +173,7 @@ pub fn prelu_backward<T: Float>(
     par::run(tasks, |((dx, partial), r)| {
         let (x, dy) = (&x[r.clone()], &dy[r.clone()]);
         for (x, dy) in x.chunks(block).zip(dy.chunks(block)) {
-            partial.extend(block_weight_grad(x, dy, s));
+            partial.extend(block_weight_grad(level, x, dy, s));
         }
         for ((x, dy), dx) in x.chunks_exact(s.row).zip(dy.chunks_exact(s.row)).zip(dx.chunks_exact_mut(s.row)) {
             if s.run == 1 {
@@ -214,31 +214,9 @@ fn canonical_nan(v: f64) -> f64 {
 }
 
 /// The per-channel sums of one block (whole rows), in index order.
-fn block_weight_grad<T: Float>(x: &[T], dy: &[T], s: Shape) -> Vec<f64> {
+fn block_weight_grad<T: Float>(level: arch::Level, x: &[T], dy: &[T], s: Shape) -> Vec<f64> {
     let mut acc = vec![0.0_f64; s.channels];
-    if s.run == 1 {
-        // Channel-last rows: one element per channel, so the loop runs across channels and
-        // vectorises. Adding +0.0 where x >= 0 is exact: the sums start at +0.0 and can
-        // never become -0.0, so this is the same as skipping those elements.
-        for (x, dy) in x.chunks_exact(s.row).zip(dy.chunks_exact(s.row)) {
-            for ((&x, &dy), acc) in x.iter().zip(dy).zip(acc.iter_mut()) {
-                let xc = x.widen();
-                let p = xc.to_f64() * dy.widen().to_f64();
-                *acc += if xc < T::C::ZERO { p } else { 0.0 };
-            }
-        }
-        return acc;
-    }
-    for (x, dy) in x.chunks_exact(s.row).zip(dy.chunks_exact(s.row)) {
-        for ((x, dy), acc) in x.chunks_exact(s.run).zip(dy.chunks_exact(s.run)).zip(acc.iter_mut()) {
-            for (&x, &dy) in x.iter().zip(dy) {
-                let xc = x.widen();
-                if xc < T::C::ZERO {
-                    *acc += xc.to_f64() * dy.widen().to_f64();
-                }
-            }
-        }
-    }
+    arch::prelu_weight_grad(level, x, dy, s.run, &mut acc);
     acc
 }
 

@@ -3,8 +3,8 @@
 //! `#[target_feature]`, where the branch-free element kernels become vector code.
 
 use crate::element::Element;
-use crate::element::Float;
 use crate::element::sealed::Sealed;
+use crate::element::{Compute, Float};
 use crate::kernels::{Fused, Map1, Map2, Map3, Product, Sloped, SlopedUnit, bias_relu};
 
 /// Elements before the first `align`-byte aligned address of `y` (at most its length).
@@ -227,6 +227,70 @@ pub(crate) fn select_by_mask_inplace<T: Element>(words: &[u64], dy: &mut [T]) {
 pub(crate) fn select_word<T: Sealed>(w: u64, dy: &[T], dx: &mut [T]) {
     for (i, (dx, &dy)) in dx.iter_mut().zip(dy).enumerate() {
         *dx = if (w >> i) & 1 != 0 { dy } else { T::zero() };
+    }
+}
+
+/// Adds the PReLU slope gradient's terms of whole rows (`x.len()` a multiple of
+/// `acc.len() * run`; `acc` one sum per channel) to `acc`: `x * dy` in f64 where `x < 0`,
+/// each channel's terms one after another in index order, as the crate documents the
+/// sum. One channel's sum is a chain of dependent additions (four cycles each), so a
+/// channel-first plane alone runs at the adder's latency, and the terms themselves (a
+/// widening, a compare and a product each) are scalar code if computed inside that
+/// chain. Here the terms of up to eight channels' next 64 elements are computed first, as
+/// vector loops, and then added channel beside channel, so that eight chains overlap.
+/// Adding `+0.0` for the other elements is the same as skipping them: a sum that starts
+/// at `+0.0` is never `-0.0`.
+#[inline(always)]
+pub(crate) fn prelu_weight_grad<T: Float>(x: &[T], dy: &[T], run: usize, acc: &mut [f64]) {
+    const GROUP: usize = 8;
+    const CHUNK: usize = 64;
+    #[inline(always)]
+    fn term<T: Float>(x: T, dy: T) -> f64 {
+        let xc = x.widen();
+        let p = xc.to_f64() * dy.widen().to_f64();
+        if xc < T::C::ZERO { p } else { 0.0 }
+    }
+    let channels = acc.len();
+    let row = channels * run;
+    let mut terms = [[0.0_f64; CHUNK]; GROUP];
+    for (x, dy) in x.chunks_exact(row).zip(dy.chunks_exact(row)) {
+        if run == 1 {
+            // Channel-last rows: one element per channel; the channels' chains are
+            // independent already.
+            for ((&x, &dy), acc) in x.iter().zip(dy).zip(acc.iter_mut()) {
+                *acc += term(x, dy);
+            }
+            continue;
+        }
+        for g in (0..channels).step_by(GROUP) {
+            let width = GROUP.min(channels - g);
+            let mut sums = [0.0_f64; GROUP];
+            sums[..width].copy_from_slice(&acc[g..g + width]);
+            for k in (0..run).step_by(CHUNK) {
+                let len = CHUNK.min(run - k);
+                for (c, terms) in terms[..width].iter_mut().enumerate() {
+                    let at = (g + c) * run + k;
+                    for ((t, &x), &dy) in terms[..len].iter_mut().zip(&x[at..at + len]).zip(&dy[at..at + len]) {
+                        *t = term(x, dy);
+                    }
+                }
+                if width == GROUP {
+                    // A constant count: the sums stay in registers.
+                    for j in 0..len {
+                        for (sum, terms) in sums.iter_mut().zip(&terms) {
+                            *sum += terms[j];
+                        }
+                    }
+                } else {
+                    for j in 0..len {
+                        for (sum, terms) in sums[..width].iter_mut().zip(&terms) {
+                            *sum += terms[j];
+                        }
+                    }
+                }
+            }
+            acc[g..g + width].copy_from_slice(&sums[..width]);
+        }
     }
 }
 

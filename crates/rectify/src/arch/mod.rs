@@ -123,6 +123,7 @@ drivers! {
         fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]);
         fn map3<T: Copy, K: Map3<T>>(k: &K, a: &[T], b: &[T], c: &[T], out: &mut [T]);
         fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]);
+        fn prelu_weight_grad<T: Float>(x: &[T], dy: &[T], run: usize, acc: &mut [f64]);
     }
     x86_bodies {
         fn relu_stream<T: Element>(x: &[T], y: &mut [T]);

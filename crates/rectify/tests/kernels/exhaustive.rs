@@ -92,6 +92,23 @@ fn all_16_bit_patterns<T: Bits>() {
         let mut z = x.clone();
         rectify::prelu_inplace(&mut z, &wt, rectify::ChannelLayout::First { inner });
         assert_bits_eq(&z, &want, &|| what("prelu in planes, in place"));
+        // Its backward: dy every pattern too (x read backwards), and the slope gradient of
+        // each channel (planes of 1024: eight channels side by side, 64 elements at a time).
+        let g: Vec<T> = x.iter().rev().copied().collect();
+        let mut dw = vec![T::from_u64(0); wt.len()];
+        rectify::prelu_backward(&x, &wt, rectify::ChannelLayout::First { inner }, &g, &mut y, &mut dw, Kink::Lower);
+        let want: Vec<T> = x
+            .iter()
+            .zip(&g)
+            .enumerate()
+            .map(|(i, (&v, &d))| r::prelu_backward(wt[(i / inner) % wt.len()], v, d, Kink::Lower))
+            .collect();
+        assert_bits_eq(&y, &want, &|| what("prelu backward in planes"));
+        let want_dw: Vec<T> = rectify::reference_weight_grad(&x, &g, wt.len(), rectify::ChannelLayout::First { inner })
+            .into_iter()
+            .map(T::from_f64_lossy)
+            .collect();
+        assert_bits_eq(&dw, &want_dw, &|| what("prelu slope gradient in planes"));
         for &dy in &dys {
             let g = vec![dy; n];
             rectify::threshold_backward(&x, 0.5, &g, &mut y).unwrap();
