@@ -80,8 +80,54 @@ pub trait Product<T: FloatSealed>: Sync {
     fn scale(&self) -> Option<T::C> {
         None
     }
+    /// `Some` for a binary op `(x, dy)` whose select is [`Pieces`]: then the 16-bit
+    /// drivers compare the widened `x` (which they widen for the product anyway) in f32
+    /// registers and pick the pieces' raw 16-bit lanes by those masks, instead of the
+    /// select's order-key compares on the 16-bit lanes.
+    fn pieces(&self) -> Option<Pieces<T::C>> {
+        None
+    }
     fn product<V: Lanes<T::C>>(&self, a: V, b: V) -> V;
     fn select(&self, a: T, b: T, product: T) -> T;
+}
+
+/// What one piece of a [`Pieces`] select gives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Piece {
+    /// `+0.0`.
+    Zero,
+    /// `dy` itself, its bits unchanged.
+    Dy,
+    /// The product, rounded once.
+    Product,
+}
+
+impl Piece {
+    /// The piece of a kink factor: 0 and 1 select, any other multiplies.
+    fn of_kink(k: &KinkFactor) -> Piece {
+        if k.is_zero {
+            Piece::Zero
+        } else if k.is_one {
+            Piece::Dy
+        } else {
+            Piece::Product
+        }
+    }
+}
+
+/// The select of the ramp backward by where `x` lies against the threshold `t` and the
+/// cap `m` (values of the dtype, widened; `m` NaN without a cap), in this order, each
+/// compare ordered (so a NaN `x` matches none and keeps the `+0.0` it starts from):
+/// `dy` above `t`; `at_t` at `t`; `below` under `t`; with `cap`, `at_m` at `m` and `+0.0`
+/// above it. `pub` in this private module for the same reason as [`Lanes`].
+#[derive(Clone, Copy)]
+pub struct Pieces<C> {
+    pub t: C,
+    pub m: C,
+    pub cap: bool,
+    pub below: Piece,
+    pub at_t: Piece,
+    pub at_m: Piece,
 }
 
 /// One element of a [`Product`] op, with per-lane conversions.
@@ -243,6 +289,19 @@ impl<T: Float, const MUL: bool, const CAP: bool> RampBackward<T, MUL, CAP> {
 impl<T: Float, const MUL: bool, const CAP: bool> Product<T> for RampBackward<T, MUL, CAP> {
     const BINARY: bool = true;
     const HEAVY: bool = MUL;
+    fn pieces(&self) -> Option<Pieces<T::C>> {
+        let p = &self.p;
+        // The same pieces as `select`: t and m are the dtype's values widened, so the f32
+        // compares order the lanes as the keys do.
+        Some(Pieces {
+            t: p.t,
+            m: p.m,
+            cap: CAP,
+            below: if MUL && !p.a_zero { Piece::Product } else { Piece::Zero },
+            at_t: Piece::of_kink(&self.kink_t),
+            at_m: Piece::of_kink(&self.kink_m),
+        })
+    }
     #[inline(always)]
     fn product<V: Lanes<T::C>>(&self, x: V, dy: V) -> V {
         let p = &self.p;

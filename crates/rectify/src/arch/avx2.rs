@@ -14,7 +14,7 @@ use crate::arch::generic::{mask_bits, select_by_bits, unaligned_head};
 use crate::arch::stream::{STREAM_ALIGN, for_each_stream_step};
 use crate::element::Float;
 use crate::element::sealed::Sealed;
-use crate::kernels::{Lanes, Product};
+use crate::kernels::{Lanes, Piece, Pieces, Product};
 
 /// Hides a compare mask from the optimiser. Without it LLVM sees `x & (x > 0)` stored back
 /// to where `x` was loaded as "store zero where x <= 0" and emits a masked store
@@ -871,6 +871,24 @@ pub(crate) trait Convert16<T: Half> {
             _mm256_andnot_si256(nan_lanes_16(x, T::INF), r)
         }
     }
+    /// Whether [`Product::pieces`] selects run by [`Convert16::compare`] masks here: on
+    /// v4 the compares write mask registers and each blend is one instruction (f16 `Mid`
+    /// backward at 64K: 21 -> 28.5 GB/s); on v3 each compare needs a pack and a permute
+    /// to reach 16-bit lanes and each blend is a `vpblendvb`, and the masks ran 3-5%
+    /// slower than the select over the narrowed lanes.
+    const PIECES_BY_MASKS: bool;
+    /// A mask of 16 lanes.
+    type Mask: Copy;
+    /// The lanes where `a P b` (`P` a `_CMP_*` predicate of `vcmpps`).
+    ///
+    /// # Safety
+    /// The converter's features must be available.
+    unsafe fn compare<const P: i32>(a: Self::V, b: Self::V) -> Self::Mask;
+    /// `then` in the lanes of `m`, `otherwise` elsewhere, on 16-bit lanes.
+    ///
+    /// # Safety
+    /// The converter's features must be available.
+    unsafe fn blend(m: Self::Mask, otherwise: __m256i, then: __m256i) -> __m256i;
     /// 16 f32 lanes from memory: the tests' way to narrow arbitrary f32 patterns.
     ///
     /// # Safety
@@ -890,7 +908,24 @@ pub(crate) trait Convert16<T: Half> {
 pub(crate) struct Avx2Convert;
 
 impl<T: Half> Convert16<T> for Avx2Convert {
+    const PIECES_BY_MASKS: bool = false;
     type V = F32x8x2;
+    type Mask = __m256i;
+    #[inline(always)]
+    unsafe fn compare<const P: i32>(a: F32x8x2, b: F32x8x2) -> __m256i {
+        // SAFETY: AVX2 (caller). The all-ones or zero 32-bit lanes pack to 16 bits as they
+        // are.
+        unsafe {
+            let lo = _mm256_castps_si256(_mm256_cmp_ps::<P>(a.0.0, b.0.0));
+            let hi = _mm256_castps_si256(_mm256_cmp_ps::<P>(a.1.0, b.1.0));
+            _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi32(lo, hi))
+        }
+    }
+    #[inline(always)]
+    unsafe fn blend(m: __m256i, otherwise: __m256i, then: __m256i) -> __m256i {
+        // SAFETY: AVX2 (caller).
+        unsafe { _mm256_blendv_epi8(otherwise, then, m) }
+    }
     #[inline(always)]
     unsafe fn widen16(src: *const T) -> F32x8x2 {
         // SAFETY: AVX2 and F16C, 16 elements readable (caller).
@@ -1029,6 +1064,10 @@ pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>, C: Convert16<T>>(
         // SAFETY: forwarded from the caller.
         return unsafe { dy_above_zero_16::<T, K, C>(k, a, b, out) };
     }
+    if let Some(pieces) = k.pieces().filter(|_| C::PIECES_BY_MASKS) {
+        // SAFETY: forwarded from the caller.
+        return unsafe { pieces_16::<T, K, C>(k, &pieces, a, b, out) };
+    }
     let n = out.len().min(a.len()).min(b.len());
     let mut p = [T::zero(); 16];
     let mut i = 0;
@@ -1109,6 +1148,55 @@ unsafe fn dy_above_zero_16<T: Half, K: Product<T>, C: Convert16<T>>(k: &K, x: &[
             let p = C::narrow16(k.product(wide, wide));
             let s = _mm256_loadu_si256(x.as_ptr().add(i).cast());
             let r = C::select_dy_above_zero(s, _mm256_loadu_si256(g.cast()), p);
+            _mm256_storeu_si256(dx.as_mut_ptr().add(i).cast(), r);
+        }
+        i += 16;
+    }
+    for ((o, &x), &g) in dx[i..n].iter_mut().zip(&x[i..n]).zip(&dy[i..n]) {
+        *o = crate::kernels::fused(k, x, g);
+    }
+}
+
+/// `dx = k(x, dy)` for a binary op whose select is [`Pieces`], in one pass: widen `x` and
+/// `dy`, product, narrow, then the pieces by compares of the widened `x` against the
+/// widened `t` and `m` (exact, so in the order of the keys, and false for NaN) that pick
+/// among `+0.0`, the raw bits of `dy` and the product, in mask registers on v4
+/// ([`Convert16::PIECES_BY_MASKS`]). (The select over the narrowed lanes compares order
+/// keys, four instructions each: the ramp backward with the `Mid` kink on v4, one A/B
+/// run, f16 at 64K-256K 20-21 GB/s against 27-29 now, bf16 17-19 against 22-25.)
+///
+/// # Safety
+/// AVX2, F16C and the features of `C` must be available.
+#[inline(always)]
+unsafe fn pieces_16<T: Half, K: Product<T>, C: Convert16<T>>(
+    k: &K,
+    pieces: &Pieces<f32>,
+    x: &[T],
+    dy: &[T],
+    dx: &mut [T],
+) {
+    let n = dx.len().min(x.len()).min(dy.len());
+    let (t, m) = (C::V::splat(pieces.t), C::V::splat(pieces.m));
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: AVX2, F16C and C's features (caller); i + 16 <= n, the length of x, dy
+        // and dx.
+        unsafe {
+            let (wide_x, g) = (C::widen16(x.as_ptr().add(i)), dy.as_ptr().add(i));
+            let p = C::narrow16(k.product(wide_x, C::widen16(g)));
+            let (zero, g) = (_mm256_setzero_si256(), _mm256_loadu_si256(g.cast()));
+            let pick = |piece: Piece| match piece {
+                Piece::Zero => zero,
+                Piece::Dy => g,
+                Piece::Product => p,
+            };
+            let mut r = C::blend(C::compare::<_CMP_GT_OQ>(wide_x, t), zero, g);
+            r = C::blend(C::compare::<_CMP_EQ_OQ>(wide_x, t), r, pick(pieces.at_t));
+            r = C::blend(C::compare::<_CMP_LT_OQ>(wide_x, t), r, pick(pieces.below));
+            if pieces.cap {
+                r = C::blend(C::compare::<_CMP_EQ_OQ>(wide_x, m), r, pick(pieces.at_m));
+                r = C::blend(C::compare::<_CMP_GT_OQ>(wide_x, m), r, zero);
+            }
             _mm256_storeu_si256(dx.as_mut_ptr().add(i).cast(), r);
         }
         i += 16;

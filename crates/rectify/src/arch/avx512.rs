@@ -547,7 +547,19 @@ pub(crate) struct Avx512Bf16Convert;
 macro_rules! convert16_v4 {
     ($converter:ty, $narrow:ident, $narrow_unless_nan:ident) => {
         impl<T: Half512> Convert16<T> for $converter {
+            const PIECES_BY_MASKS: bool = true;
             type V = F32x16;
+            type Mask = __mmask16;
+            #[inline(always)]
+            unsafe fn compare<const P: i32>(a: F32x16, b: F32x16) -> __mmask16 {
+                // SAFETY: AVX-512F (caller).
+                unsafe { _mm512_cmp_ps_mask::<P>(a.0, b.0) }
+            }
+            #[inline(always)]
+            unsafe fn blend(m: __mmask16, otherwise: __m256i, then: __m256i) -> __m256i {
+                // SAFETY: AVX-512BW/VL (caller).
+                unsafe { _mm256_mask_blend_epi16(m, otherwise, then) }
+            }
             #[inline(always)]
             unsafe fn widen16(src: *const T) -> F32x16 {
                 // SAFETY: forwarded from the caller.
