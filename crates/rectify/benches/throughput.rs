@@ -165,7 +165,15 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
             2.0 * e,
             Box::new(move |b| {
                 // SAFETY: AVX2 was just detected; both arrays have n elements.
-                unsafe { nt_copy(b.x.as_ptr().cast(), b.out.as_mut_ptr().cast(), size_of::<T>() * n) };
+                unsafe {
+                    copy_ceiling(
+                        b.x.as_ptr().cast(),
+                        b.dy.as_ptr().cast(),
+                        b.out.as_mut_ptr().cast(),
+                        size_of::<T>() * n,
+                        NT,
+                    )
+                };
             }),
         );
         add(
@@ -175,13 +183,12 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
             Box::new(move |b| {
                 // SAFETY: AVX2 was just detected; both arrays have n elements.
                 unsafe {
-                    copy_spans(
+                    copy_ceiling(
                         b.x.as_ptr().cast(),
                         b.dy.as_ptr().cast(),
                         b.out.as_mut_ptr().cast(),
                         size_of::<T>() * n,
-                        false,
-                        true,
+                        Walk { spans: true, ..NT },
                     )
                 };
             }),
@@ -193,11 +200,12 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
             Box::new(move |b| {
                 // SAFETY: AVX2 was just detected; the three arrays have n elements.
                 unsafe {
-                    merge_copy::<false>(
+                    copy_ceiling(
                         b.x.as_ptr().cast(),
                         b.dy.as_ptr().cast(),
                         b.out.as_mut_ptr().cast(),
                         size_of::<T>() * n,
+                        Walk { merge: true, ..PLAIN },
                     )
                 };
             }),
@@ -209,11 +217,12 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
             Box::new(move |b| {
                 // SAFETY: AVX2 was just detected; the three arrays have n elements.
                 unsafe {
-                    merge_copy::<true>(
+                    copy_ceiling(
                         b.x.as_ptr().cast(),
                         b.dy.as_ptr().cast(),
                         b.out.as_mut_ptr().cast(),
                         size_of::<T>() * n,
+                        Walk { merge: true, ..NT },
                     )
                 };
             }),
@@ -225,13 +234,12 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
             Box::new(move |b| {
                 // SAFETY: AVX2 was just detected; the three arrays have n elements.
                 unsafe {
-                    copy_spans(
+                    copy_ceiling(
                         b.x.as_ptr().cast(),
                         b.dy.as_ptr().cast(),
                         b.out.as_mut_ptr().cast(),
                         size_of::<T>() * n,
-                        true,
-                        true,
+                        Walk { merge: true, spans: true, ..NT },
                     )
                 };
             }),
@@ -242,8 +250,9 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
             4.0 * e,
             Box::new(move |b| {
                 refresh(&mut b.work, &b.x);
-                // SAFETY: AVX2 was just detected; work has n elements.
-                unsafe { rewrite_in_place(b.work.as_mut_ptr().cast(), size_of::<T>() * n) };
+                let w = b.work.as_mut_ptr().cast::<u8>();
+                // SAFETY: AVX2 was just detected; work has n elements, read before written.
+                unsafe { copy_ceiling(w, w, w, size_of::<T>() * n, PLAIN) };
             }),
         );
         add(
@@ -255,7 +264,7 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
                 let w = b.work.as_mut_ptr().cast::<u8>();
                 // SAFETY: AVX2 was just detected; x and work have n elements; the output is
                 // the second input, element for element.
-                unsafe { merge_copy::<false>(b.x.as_ptr().cast(), w, w, size_of::<T>() * n) };
+                unsafe { copy_ceiling(b.x.as_ptr().cast(), w, w, size_of::<T>() * n, Walk { merge: true, ..PLAIN }) };
             }),
         );
         add(
@@ -266,7 +275,7 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
                 refresh(&mut b.work, &b.x);
                 let w = b.work.as_mut_ptr().cast::<u8>();
                 // SAFETY: AVX2 was just detected; work has n elements, read before written.
-                unsafe { copy_spans(w, w, w, size_of::<T>() * n, false, false) };
+                unsafe { copy_ceiling(w, w, w, size_of::<T>() * n, Walk { spans: true, ..PLAIN }) };
             }),
         );
         add(
@@ -278,7 +287,15 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
                 let w = b.work.as_mut_ptr().cast::<u8>();
                 // SAFETY: AVX2 was just detected; x and work have n elements; the output is
                 // the second input, element for element.
-                unsafe { copy_spans(b.x.as_ptr().cast(), w, w, size_of::<T>() * n, true, false) };
+                unsafe {
+                    copy_ceiling(
+                        b.x.as_ptr().cast(),
+                        w,
+                        w,
+                        size_of::<T>() * n,
+                        Walk { merge: true, spans: true, ..PLAIN },
+                    )
+                };
             }),
         );
     }
@@ -423,113 +440,44 @@ unsafe fn vector_copy(src: *const u8, dst: *mut u8, bytes: usize) {
     }
 }
 
-/// The ceiling of an in-place op: every 32 bytes loaded and stored back (through an empty
-/// `asm!`, so that the compiler cannot drop the store of an unchanged value).
-///
-/// # Safety
-/// AVX2 must be available; `p` valid for reads and writes of `bytes` bytes.
+/// How a copy ceiling reads, walks and writes.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn rewrite_in_place(p: *mut u8, bytes: usize) {
-    use std::arch::x86_64::*;
-    let mut i = 0;
-    while i + 32 <= bytes {
-        // SAFETY: i + 32 <= bytes; the asm block names one register and touches nothing else.
-        unsafe {
-            let mut v = _mm256_loadu_si256(p.add(i).cast());
-            std::arch::asm!("/* {0} */", inout(ymm_reg) v, options(pure, nomem, nostack, preserves_flags));
-            _mm256_storeu_si256(p.add(i).cast(), v);
-        }
-        i += 32;
-    }
+#[derive(Clone, Copy)]
+struct Walk {
+    /// Two arrays read (`out = a | b`, the ceiling of a backward) instead of one.
+    merge: bool,
+    /// Streaming (non-temporal) stores instead of plain ones.
+    nt: bool,
+    /// In the order rectify's streaming and large in-place drivers walk their output: four
+    /// 4 KiB spans side by side, 256 bytes of each in turn (as glibc's `memcpy` copies four
+    /// pages at once); else front to back.
+    spans: bool,
 }
 
-/// The copy ceiling of a backward: two arrays read, one written (`out = a | b`, 32 bytes at
-/// a time), with streaming stores when `NT`.
-///
-/// # Safety
-/// AVX2 must be available; `a` and `b` readable and `out` writable for `bytes` bytes; `out`
-/// overlaps neither, or is `b` itself (each 32 bytes are read before they are written).
+/// Front to back, one array, plain stores; and with streaming stores.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn merge_copy<const NT: bool>(a: *const u8, b: *const u8, out: *mut u8, bytes: usize) {
-    use std::arch::x86_64::*;
-    let mut i = 0;
-    while i < bytes && (NT && !(out as usize + i).is_multiple_of(32)) {
-        // SAFETY: i < bytes.
-        unsafe { *out.add(i) = *a.add(i) | *b.add(i) };
-        i += 1;
-    }
-    while i + 32 <= bytes {
-        // SAFETY: in bounds; with NT, out + i is 32-byte aligned.
-        unsafe {
-            let v = _mm256_or_si256(_mm256_loadu_si256(a.add(i).cast()), _mm256_loadu_si256(b.add(i).cast()));
-            if NT {
-                _mm256_stream_si256(out.add(i).cast(), v);
-            } else {
-                _mm256_storeu_si256(out.add(i).cast(), v);
-            }
-        }
-        i += 32;
-    }
-    while i < bytes {
-        // SAFETY: i < bytes.
-        unsafe { *out.add(i) = *a.add(i) | *b.add(i) };
-        i += 1;
-    }
-    if NT {
-        _mm_sfence();
-    }
-}
-
-/// A copy with AVX2 non-temporal stores: the bandwidth ceiling of an out-of-place op whose
-/// output does not fit in the cache.
-///
-/// # Safety
-/// AVX2 must be available; `src` and `dst` valid for `bytes` bytes and not overlapping.
+const PLAIN: Walk = Walk { merge: false, nt: false, spans: false };
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn nt_copy(src: *const u8, dst: *mut u8, bytes: usize) {
-    use std::arch::x86_64::*;
-    let mut i = 0;
-    // Peel to 32-byte alignment of the destination.
-    while i < bytes && !(dst as usize + i).is_multiple_of(32) {
-        // SAFETY: i < bytes.
-        unsafe { *dst.add(i) = *src.add(i) };
-        i += 1;
-    }
-    while i + 32 <= bytes {
-        // SAFETY: in bounds; dst + i is 32-byte aligned.
-        unsafe { _mm256_stream_si256(dst.add(i).cast(), _mm256_loadu_si256(src.add(i).cast())) };
-        i += 32;
-    }
-    while i < bytes {
-        // SAFETY: i < bytes.
-        unsafe { *dst.add(i) = *src.add(i) };
-        i += 1;
-    }
-    _mm_sfence();
-}
+const NT: Walk = Walk { nt: true, ..PLAIN };
 
-/// [`nt_copy`] (or, with `merge`, the `out = a | b` of [`merge_copy`]; without `nt`, with
-/// plain stores) in the order rectify's streaming and large in-place drivers walk their
-/// output: four 4 KiB spans side by side, 256 bytes of each in turn (as glibc's `memcpy`
-/// copies four pages at once), from the output's first cache line; the ceiling those
-/// drivers are held against.
+/// The copy ceilings other than `copy_from_slice` and [`vector_copy`]: 32 bytes at a time
+/// from the output's first cache line, in 256-byte steps walked as `walk` says, each
+/// vector through an empty `asm!` so that the compiler cannot drop the store of an
+/// unchanged value (the in-place rewrite, where `out` is `a`).
 ///
 /// # Safety
-/// AVX2 must be available; `a` (and with `merge` `b`) readable and `out` writable for
+/// AVX2 must be available; `a` (and with `walk.merge` `b`) readable and `out` writable for
 /// `bytes` bytes; `out` overlaps neither, or is `a` or `b` itself (each 32 bytes are read
 /// before they are written).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn copy_spans(a: *const u8, b: *const u8, out: *mut u8, bytes: usize, merge: bool, nt: bool) {
+unsafe fn copy_ceiling(a: *const u8, b: *const u8, out: *mut u8, bytes: usize, walk: Walk) {
     use std::arch::x86_64::*;
     const STEP: usize = 256;
     const SPAN: usize = 4096;
     let byte = |i: usize| {
         // SAFETY: i < bytes (callers).
-        unsafe { *out.add(i) = if merge { *a.add(i) | *b.add(i) } else { *a.add(i) } };
+        unsafe { *out.add(i) = if walk.merge { *a.add(i) | *b.add(i) } else { *a.add(i) } };
     };
     let mut i = 0;
     while i < bytes && !(out as usize + i).is_multiple_of(64) {
@@ -538,11 +486,13 @@ unsafe fn copy_spans(a: *const u8, b: *const u8, out: *mut u8, bytes: usize, mer
     }
     let step = |at: usize| {
         for k in (at..at + STEP).step_by(32) {
-            // SAFETY: at + STEP <= bytes (callers); out + k is 32-byte aligned.
+            // SAFETY: at + STEP <= bytes (callers); out + k is 32-byte aligned; the asm
+            // block names one register and touches nothing else.
             unsafe {
                 let v = _mm256_loadu_si256(a.add(k).cast());
-                let v = if merge { _mm256_or_si256(v, _mm256_loadu_si256(b.add(k).cast())) } else { v };
-                if nt {
+                let mut v = if walk.merge { _mm256_or_si256(v, _mm256_loadu_si256(b.add(k).cast())) } else { v };
+                std::arch::asm!("/* {0} */", inout(ymm_reg) v, options(pure, nomem, nostack, preserves_flags));
+                if walk.nt {
                     _mm256_stream_si256(out.add(k).cast(), v);
                 } else {
                     _mm256_storeu_si256(out.add(k).cast(), v);
@@ -550,13 +500,15 @@ unsafe fn copy_spans(a: *const u8, b: *const u8, out: *mut u8, bytes: usize, mer
             }
         }
     };
-    while i + 4 * SPAN <= bytes {
-        for j in (0..SPAN).step_by(STEP) {
-            for p in 0..4 {
-                step(i + p * SPAN + j);
+    if walk.spans {
+        while i + 4 * SPAN <= bytes {
+            for j in (0..SPAN).step_by(STEP) {
+                for p in 0..4 {
+                    step(i + p * SPAN + j);
+                }
             }
+            i += 4 * SPAN;
         }
-        i += 4 * SPAN;
     }
     while i + STEP <= bytes {
         step(i);
