@@ -398,6 +398,13 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
             let layout = rectify::ChannelLayout::First { inner: b.x.len() / 64 };
             rectify::prelu(&b.x, &w, layout, &mut b.out)
         });
+        row("prelu backward (dx, dweight), 64 channels first", TwoToOne, 3.0 * e, |b, _| {
+            let w = [T::from_f32(0.25); 64];
+            let mut dw = [T::from_f32(0.0); 64];
+            let layout = rectify::ChannelLayout::First { inner: b.x.len() / 64 };
+            rectify::prelu_backward(&b.x, &w, layout, &b.dy, &mut b.out, &mut dw, rectify::Kink::Lower);
+            black_box(dw);
+        });
     }
 }
 
