@@ -159,145 +159,62 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
                 unsafe { vector_copy(b.x.as_ptr().cast(), b.out.as_mut_ptr().cast(), size_of::<T>() * n) };
             }),
         );
-        add(
-            "copy (non-temporal)".into(),
-            OneToOne,
-            2.0 * e,
-            Box::new(move |b| {
-                // SAFETY: AVX2 was just detected; both arrays have n elements.
-                unsafe {
-                    copy_ceiling(
-                        b.x.as_ptr().cast(),
-                        b.dy.as_ptr().cast(),
-                        b.out.as_mut_ptr().cast(),
-                        size_of::<T>() * n,
-                        NT,
-                    )
-                };
-            }),
-        );
-        add(
-            "copy (non-temporal, 4 pages side by side)".into(),
-            OneToOne,
-            2.0 * e,
-            Box::new(move |b| {
-                // SAFETY: AVX2 was just detected; both arrays have n elements.
-                unsafe {
-                    copy_ceiling(
-                        b.x.as_ptr().cast(),
-                        b.dy.as_ptr().cast(),
-                        b.out.as_mut_ptr().cast(),
-                        size_of::<T>() * n,
-                        Walk { spans: true, ..NT },
-                    )
-                };
-            }),
-        );
-        add(
-            "copy 2 in, 1 out (AVX2 loop)".into(),
-            TwoToOne,
-            3.0 * e,
-            Box::new(move |b| {
-                // SAFETY: AVX2 was just detected; the three arrays have n elements.
-                unsafe {
-                    copy_ceiling(
-                        b.x.as_ptr().cast(),
-                        b.dy.as_ptr().cast(),
-                        b.out.as_mut_ptr().cast(),
-                        size_of::<T>() * n,
-                        Walk { merge: true, ..PLAIN },
-                    )
-                };
-            }),
-        );
-        add(
-            "copy 2 in, 1 out (non-temporal)".into(),
-            TwoToOne,
-            3.0 * e,
-            Box::new(move |b| {
-                // SAFETY: AVX2 was just detected; the three arrays have n elements.
-                unsafe {
-                    copy_ceiling(
-                        b.x.as_ptr().cast(),
-                        b.dy.as_ptr().cast(),
-                        b.out.as_mut_ptr().cast(),
-                        size_of::<T>() * n,
-                        Walk { merge: true, ..NT },
-                    )
-                };
-            }),
-        );
-        add(
-            "copy 2 in, 1 out (non-temporal, 4 pages side by side)".into(),
-            TwoToOne,
-            3.0 * e,
-            Box::new(move |b| {
-                // SAFETY: AVX2 was just detected; the three arrays have n elements.
-                unsafe {
-                    copy_ceiling(
-                        b.x.as_ptr().cast(),
-                        b.dy.as_ptr().cast(),
-                        b.out.as_mut_ptr().cast(),
-                        size_of::<T>() * n,
-                        Walk { merge: true, spans: true, ..NT },
-                    )
-                };
-            }),
-        );
-        add(
-            "copy: refresh, then rewrite in place (AVX2)".into(),
-            InPlace,
-            4.0 * e,
-            Box::new(move |b| {
-                refresh(&mut b.work, &b.x);
-                let w = b.work.as_mut_ptr().cast::<u8>();
-                // SAFETY: AVX2 was just detected; work has n elements, read before written.
-                unsafe { copy_ceiling(w, w, w, size_of::<T>() * n, PLAIN) };
-            }),
-        );
-        add(
-            "copy: refresh, then 2 in, 1 over (AVX2)".into(),
-            InPlaceTwo,
-            5.0 * e,
-            Box::new(move |b| {
-                refresh(&mut b.work, &b.dy);
-                let w = b.work.as_mut_ptr().cast::<u8>();
-                // SAFETY: AVX2 was just detected; x and work have n elements; the output is
-                // the second input, element for element.
-                unsafe { copy_ceiling(b.x.as_ptr().cast(), w, w, size_of::<T>() * n, Walk { merge: true, ..PLAIN }) };
-            }),
-        );
-        add(
-            "copy: refresh, then rewrite in place (AVX2, 4 pages side by side)".into(),
-            InPlace,
-            4.0 * e,
-            Box::new(move |b| {
-                refresh(&mut b.work, &b.x);
-                let w = b.work.as_mut_ptr().cast::<u8>();
-                // SAFETY: AVX2 was just detected; work has n elements, read before written.
-                unsafe { copy_ceiling(w, w, w, size_of::<T>() * n, Walk { spans: true, ..PLAIN }) };
-            }),
-        );
-        add(
-            "copy: refresh, then 2 in, 1 over (AVX2, 4 pages side by side)".into(),
-            InPlaceTwo,
-            5.0 * e,
-            Box::new(move |b| {
-                refresh(&mut b.work, &b.dy);
-                let w = b.work.as_mut_ptr().cast::<u8>();
-                // SAFETY: AVX2 was just detected; x and work have n elements; the output is
-                // the second input, element for element.
-                unsafe {
-                    copy_ceiling(
-                        b.x.as_ptr().cast(),
-                        w,
-                        w,
-                        size_of::<T>() * n,
-                        Walk { merge: true, spans: true, ..PLAIN },
-                    )
-                };
-            }),
-        );
+        // The streaming copies and the copies of two arrays into one, plain or streaming.
+        for (name, streams, bytes, walk) in [
+            ("copy (non-temporal)", OneToOne, 2.0, NT),
+            ("copy (non-temporal, 4 pages side by side)", OneToOne, 2.0, Walk { spans: true, ..NT }),
+            ("copy 2 in, 1 out (AVX2 loop)", TwoToOne, 3.0, Walk { merge: true, ..PLAIN }),
+            ("copy 2 in, 1 out (non-temporal)", TwoToOne, 3.0, Walk { merge: true, ..NT }),
+            (
+                "copy 2 in, 1 out (non-temporal, 4 pages side by side)",
+                TwoToOne,
+                3.0,
+                Walk { merge: true, spans: true, ..NT },
+            ),
+        ] {
+            add(
+                name.into(),
+                streams,
+                bytes * e,
+                Box::new(move |b| {
+                    let (a, g, out) = (b.x.as_ptr().cast(), b.dy.as_ptr().cast(), b.out.as_mut_ptr().cast());
+                    // SAFETY: AVX2 was just detected; x, dy and out have n elements each.
+                    unsafe { copy_ceiling(a, g, out, size_of::<T>() * n, walk) };
+                }),
+            );
+        }
+        // The in-place ceilings: the refresh, then the array loaded and stored back (or
+        // `dy = x | dy` for the backward written over dy).
+        for (name, streams, bytes, walk) in [
+            ("copy: refresh, then rewrite in place (AVX2)", InPlace, 4.0, PLAIN),
+            ("copy: refresh, then 2 in, 1 over (AVX2)", InPlaceTwo, 5.0, Walk { merge: true, ..PLAIN }),
+            (
+                "copy: refresh, then rewrite in place (AVX2, 4 pages side by side)",
+                InPlace,
+                4.0,
+                Walk { spans: true, ..PLAIN },
+            ),
+            (
+                "copy: refresh, then 2 in, 1 over (AVX2, 4 pages side by side)",
+                InPlaceTwo,
+                5.0,
+                Walk { merge: true, spans: true, ..PLAIN },
+            ),
+        ] {
+            add(
+                name.into(),
+                streams,
+                bytes * e,
+                Box::new(move |b| {
+                    refresh(&mut b.work, if walk.merge { &b.dy } else { &b.x });
+                    let w = b.work.as_mut_ptr().cast::<u8>();
+                    let a = if walk.merge { b.x.as_ptr().cast() } else { w.cast_const() };
+                    // SAFETY: AVX2 was just detected; x and work have n elements each; the
+                    // output is work itself, element for element.
+                    unsafe { copy_ceiling(a, w, w, size_of::<T>() * n, walk) };
+                }),
+            );
+        }
     }
     add(
         "naive loop in place (if x > 0 {x} else {0})".into(),
