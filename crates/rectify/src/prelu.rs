@@ -115,12 +115,7 @@ pub fn prelu<T: Float>(x: &[T], weight: &[T], layout: ChannelLayout, y: &mut [T]
 /// 0.77x against 0.92-0.93x; 256K 0.80-0.83x against 0.87-0.92x; level at 4K and 1M.
 /// The 16-bit planes keep v4, whose conversions and selects are its own.
 fn planes_level<T>(level: arch::Level) -> arch::Level {
-    if size_of::<T>() != 2 && level.isa() == dispatch::Isa::V4 {
-        // SAFETY: x86-64-v4 includes every feature of x86-64-v3.
-        unsafe { arch::Level::new_unchecked(dispatch::Isa::V3) }
-    } else {
-        level
-    }
+    if size_of::<T>() != 2 { level.v3_for_v4() } else { level }
 }
 
 /// [`prelu`] in place.

@@ -36,6 +36,16 @@ impl Level {
     pub(crate) fn isa(self) -> crate::dispatch::Isa {
         self.0
     }
+
+    /// x86-64-v3 where this is v4, else this level: for the drivers whose v3 code measured
+    /// faster than v4's. Sound because a v4 `Level` exists only where
+    /// `Isa::V4.is_available()`, which checks every v3 feature too.
+    pub(crate) fn v3_for_v4(self) -> Level {
+        match self.0 {
+            crate::dispatch::Isa::V4 => Level(crate::dispatch::Isa::V3),
+            _ => self,
+        }
+    }
 }
 
 /// The one list of drivers: generates each level's entry points (with its target
