@@ -209,7 +209,7 @@ pub fn kernel_path(dtype: DType) -> String {
     let vector = isa != Isa::Scalar;
     let how = match dtype {
         DType::F16 if isa == Isa::V4 && fp16_extension() => {
-            "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes into one AVX-512 register (vcvtph2ps), compute in f32 and round once (vcvtps2ph), except that a product of x and an f16 slope in (0, 1] (leaky, PReLU) is AVX-512 FP16's vmulph on 32 lanes, the same bits"
+            "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes into one AVX-512 register (vcvtph2ps), compute in f32 and round once (vcvtps2ph), except that where the slope is an f16 value (every PReLU weight; leaky slopes such as 0.25) the product is AVX-512 FP16's vmulph on 32 lanes, the same bits (the forward with slopes in (0, 1], the leaky and PReLU backward with any)"
         }
         DType::F16 if isa == Isa::V4 => {
             "compare/select on raw 16-bit lanes; ops that multiply widen 16 lanes into one AVX-512 register (vcvtph2ps), compute in f32 and round once (vcvtps2ph)"

@@ -86,10 +86,10 @@
 //! rounding for bf16, or on v4 where the CPU has AVX-512 BF16 its `vcvtneps2bf16`, which
 //! gives the same bits except for denormal inputs, which it reads as zero: 16 lanes with
 //! one among them take the integer rounding) and then select on the 16-bit lanes (in mask
-//! registers on v4). On v4 with AVX-512 FP16, f16 ops whose product is the input times an
-//! f16 value (a leaky slope or PReLU weight in (0, 1] that is one, over 128 elements or
-//! more) multiply in f16 itself, 32 lanes a `vmulph`: that product is exact in f32, so
-//! the f32 route rounds it once, as `vmulph` does. Where LLVM's code falls short, the element types
+//! registers on v4). On v4 with AVX-512 FP16, f16 ops whose product is an input times an
+//! f16 value (the leaky and PReLU forward with such a slope in (0, 1], their backward with
+//! any such slope; 128 elements or more) multiply in f16 itself, 32 lanes a `vmulph`: that
+//! product is exact in f32, so the f32 route rounds it once, as `vmulph` does. Where LLVM's code falls short, the element types
 //! carry explicit AVX2 bodies: the 1-bit mask (`movemask`, variable shifts) and ReLU in
 //! place (plain stores where LLVM would emit slow masked ones; v3's other in-place drivers
 //! go through a small buffer for the same reason). On v4 the float types' mask bodies are

@@ -30,13 +30,6 @@ fn opaque(mask: __m256i) -> __m256i {
     mask
 }
 
-/// The smallest `i16` above every negative 16-bit float (not NaN) whose positive infinity
-/// has bits `inf`: the bits of -infinity, `0x8000 | inf`, read as `i16`, plus one (the
-/// negative NaNs read as the `i16` values from there to -1).
-pub(crate) const fn above_negative_16(inf: i16) -> i16 {
-    inf - i16::MAX
-}
-
 /// All ones in the lanes of raw 16-bit floats that are NaN (magnitude above the bits `inf`
 /// of positive infinity), zero elsewhere.
 ///
@@ -846,16 +839,15 @@ pub(crate) trait Convert16<T: Half> {
         unsafe { Self::narrow16(v) }
     }
     /// Per lane of the raw bits `s` of 16 inputs: `p` where `s` is a negative number
-    /// (-0.0 and -infinity included, NaN not), `s` elsewhere. As signed integers the
-    /// negative numbers are exactly the lanes at or below the bits of -infinity, so this is
-    /// one compare and one blend.
+    /// (-0.0 and -infinity included, NaN not), `s` elsewhere: `s` in the lanes ReLU keeps
+    /// ([`keep_lanes_16`]: one compare), `p` in the others.
     ///
     /// # Safety
     /// The converter's features must be available.
     #[inline(always)]
     unsafe fn product_where_negative(s: __m256i, p: __m256i) -> __m256i {
         // SAFETY: AVX2 (caller).
-        unsafe { _mm256_blendv_epi8(s, p, _mm256_cmpgt_epi16(_mm256_set1_epi16(above_negative_16(T::INF)), s)) }
+        unsafe { _mm256_blendv_epi8(p, s, keep_lanes_16(s, T::INF)) }
     }
     /// Per lane of the raw bits `x`: `dy` where `x > 0` (as a signed integer, which is the
     /// float order or a positive NaN), `+0.0` where `x` is NaN, `p` elsewhere.

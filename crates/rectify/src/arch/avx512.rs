@@ -462,7 +462,7 @@ const SCALE_F16_MIN_LEN: usize = 128;
 pub(crate) unsafe fn scale_f16<const DY: bool>(c: f16, x: &[f16], dy: &[f16], out: &mut [f16]) {
     let n = x.len().min(out.len());
     let (src, grad, dst) = (x.as_ptr().cast::<i16>(), dy.as_ptr().cast::<i16>(), out.as_mut_ptr().cast::<i16>());
-    let k = ScaleF16 { scale: _mm512_castsi512_ph(_mm512_set1_epi16(c.to_bits() as i16)) };
+    let scale = _mm512_castsi512_ph(_mm512_set1_epi16(c.to_bits() as i16));
     // A head up to the output's first cache line, so that no store of 64 bytes straddles
     // two lines (nor, where the inputs are placed alike, any load); whole vectors; the rest.
     let head = dst.align_offset(64).min(n).min(31);
@@ -470,55 +470,56 @@ pub(crate) unsafe fn scale_f16<const DY: bool>(c: f16, x: &[f16], dy: &[f16], ou
     // lanes from i + 32 <= n, then the n - i < 32 lanes left, of x, out and (with DY,
     // caller) dy.
     // SAFETY: as just said.
-    unsafe { k.step::<DY>(src, grad, dst, (1 << head) - 1) };
+    unsafe { scale_f16_step::<DY>(scale, src, grad, dst, (1 << head) - 1) };
     let mut i = head;
     while i + 32 <= n {
         // SAFETY: as above.
-        unsafe { k.step::<DY>(src.add(i), grad.add(i), dst.add(i), !0) };
+        unsafe { scale_f16_step::<DY>(scale, src.add(i), grad.add(i), dst.add(i), !0) };
         i += 32;
     }
     // SAFETY: as above.
-    unsafe { k.step::<DY>(src.add(i), grad.add(i), dst.add(i), (1 << (n - i)) - 1) };
+    unsafe { scale_f16_step::<DY>(scale, src.add(i), grad.add(i), dst.add(i), (1 << (n - i)) - 1) };
 }
 
-/// The constants of [`scale_f16`].
-#[derive(Clone, Copy)]
-struct ScaleF16 {
+/// One step of [`scale_f16`] over the lanes set in `active` (all 32 as plain loads and
+/// stores, fewer masked; a masked-off lane neither faults nor is written), `scale` the
+/// slope in every lane.
+///
+/// # Safety
+/// AVX-512 FP16 and BW must be available; the active lanes readable at `x` (and at `dy`
+/// with `DY`) and writable at `out`.
+#[inline(always)]
+unsafe fn scale_f16_step<const DY: bool>(
     scale: __m512h,
-}
-
-impl ScaleF16 {
-    /// One step of [`scale_f16`] over the lanes set in `active` (all 32 as plain loads
-    /// and stores, fewer masked; a masked-off lane neither faults nor is written).
-    ///
-    /// # Safety
-    /// AVX-512 FP16 and BW must be available; the active lanes readable at `x` (and at
-    /// `dy` with `DY`) and writable at `out`.
-    #[inline(always)]
-    unsafe fn step<const DY: bool>(self, x: *const i16, dy: *const i16, out: *mut i16, active: __mmask32) {
-        // SAFETY: AVX-512 FP16/BW and the active lanes (caller).
-        unsafe {
-            let load = |p: *const i16| {
-                if active == !0 { _mm512_loadu_si512(p.cast()) } else { _mm512_maskz_loadu_epi16(active, p) }
-            };
-            let s = load(x);
-            let r = if DY {
-                let g = load(dy);
-                let p = _mm512_castph_si512(_mm512_mul_ph(_mm512_castsi512_ph(g), self.scale));
-                const NAN: i32 = 0x81; // quiet or signalling
-                let nan = _mm512_fpclass_ph_mask::<NAN>(_mm512_castsi512_ph(s));
-                let above = _mm512_cmpgt_epi16_mask(s, _mm512_setzero_si512());
-                _mm512_maskz_mov_epi16(!nan, _mm512_mask_blend_epi16(above, p, g))
-            } else {
-                let p = _mm512_castph_si512(_mm512_mul_ph(_mm512_castsi512_ph(s), self.scale));
-                let negative = _mm512_set1_epi16(avx2::above_negative_16(<f16 as Half>::INF));
-                _mm512_mask_blend_epi16(_mm512_cmplt_epi16_mask(s, negative), s, p)
-            };
-            if active == !0 {
-                _mm512_storeu_si512(out.cast(), r)
-            } else if active != 0 {
-                _mm512_mask_storeu_epi16(out, active, r)
-            }
+    x: *const i16,
+    dy: *const i16,
+    out: *mut i16,
+    active: __mmask32,
+) {
+    // SAFETY: AVX-512 FP16/BW and the active lanes (caller).
+    unsafe {
+        let load = |p: *const i16| {
+            if active == !0 { _mm512_loadu_si512(p.cast()) } else { _mm512_maskz_loadu_epi16(active, p) }
+        };
+        let s = load(x);
+        let r = if DY {
+            let g = load(dy);
+            let p = _mm512_castph_si512(_mm512_mul_ph(_mm512_castsi512_ph(g), scale));
+            const NAN: i32 = 0x81; // quiet or signalling
+            let nan = _mm512_fpclass_ph_mask::<NAN>(_mm512_castsi512_ph(s));
+            let above = _mm512_cmpgt_epi16_mask(s, _mm512_setzero_si512());
+            _mm512_maskz_mov_epi16(!nan, _mm512_mask_blend_epi16(above, p, g))
+        } else {
+            let p = _mm512_castph_si512(_mm512_mul_ph(_mm512_castsi512_ph(s), scale));
+            // The lanes ReLU keeps (above -inf's bits as signed integers) keep x; the
+            // negative numbers take the product.
+            let keep = _mm512_cmpgt_epi16_mask(s, _mm512_set1_epi16(<f16 as Half>::INF | i16::MIN));
+            _mm512_mask_blend_epi16(keep, p, s)
+        };
+        if active == !0 {
+            _mm512_storeu_si512(out.cast(), r)
+        } else if active != 0 {
+            _mm512_mask_storeu_epi16(out, active, r)
         }
     }
 }
@@ -577,10 +578,11 @@ macro_rules! convert16_v4 {
             }
             #[inline(always)]
             unsafe fn product_where_negative(s: __m256i, p: __m256i) -> __m256i {
-                // SAFETY: AVX-512BW/VL (caller).
+                // SAFETY: AVX-512BW/VL (caller). The lanes ReLU keeps are those above
+                // -inf's bits as signed integers, as in `avx2::keep_lanes_16`.
                 unsafe {
-                    let above = _mm256_set1_epi16(avx2::above_negative_16(T::INF));
-                    _mm256_mask_blend_epi16(_mm256_cmplt_epi16_mask(s, above), s, p)
+                    let keep = _mm256_cmpgt_epi16_mask(s, _mm256_set1_epi16(T::INF | i16::MIN));
+                    _mm256_mask_blend_epi16(keep, p, s)
                 }
             }
             #[inline(always)]
