@@ -2,14 +2,17 @@
 //!
 //! ```text
 //! cargo bench -p rectify --bench throughput --features ndarray -- [--quick] [--sizes 4K,64K,1M,16M,256M]
-//!     [--dtypes f32,f64,f16,bf16] [--filter SUBSTRING] [--rounds N] [--threads N] [--markdown] [--split]
+//!     [--dtypes f32,f64,f16,bf16] [--filter 'SUBSTRING|SUBSTRING'] [--rounds N] [--threads N] [--markdown] [--split]
 //! ```
 //!
 //! GB/s counts bytes read + bytes written by the op (forward 2 arrays, backward 3, the mask
 //! 1/8 byte per element). In-place rows first restore their array from a pristine copy (so
 //! every call sees mixed signs) and count that copy's bytes too. Rows of one size run
 //! interleaved, round after round, and each row reports its median, so a noisy neighbour
-//! slows every row of a round alike (the machine is shared; compare only within one run).
+//! slows every row of a round alike (the machine is shared; compare only within one run);
+//! before each sample a few untimed calls of the same row put the caches in the state that
+//! row leaves them, whatever its neighbour did. `--filter` keeps the rows whose names
+//! contain one of its `|`-separated substrings (the copies always run).
 //! Baselines in every group: copies of the same streams (`copy_from_slice`, an AVX2 loop,
 //! AVX2 streaming stores in order and four pages side by side as rectify's streaming
 //! drivers write; two arrays in and one out for the backward), the naive scalar loop,
@@ -138,7 +141,7 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
     let bufs =
         Rc::new(RefCell::new(Bufs { dy: data::<T>(n, 6), out: data::<T>(n, 7), work: data::<T>(n, 8), x, mask }));
     let mut add = |name: String, streams: Streams, bytes: f64, mut f: RowBody<T>| {
-        if name.contains(filter) || filter.is_empty() || name.starts_with("copy") {
+        if filter.is_empty() || filter.split('|').any(|f| name.contains(f)) || name.starts_with("copy") {
             let b = Rc::clone(&bufs);
             let run = Box::new(move || f(&mut b.borrow_mut()));
             rows.push(Row { group: group.clone(), name, streams, bytes, run, samples: Vec::new() });
@@ -445,6 +448,17 @@ unsafe fn copy_ceiling(a: *const u8, b: *const u8, out: *mut u8, bytes: usize, w
     _mm_sfence();
 }
 
+/// Untimed calls of a row before each of its samples, for a row whose one call took
+/// `once` seconds: the caches in the state that the row's own calls leave them, whatever
+/// row ran before. Without them, rows of 4M f32 ran
+/// at 0.5-0.75x of the same row measured alone (`relu` out of place 14 GB/s after an
+/// in-place row, 29 alone) and which rows suffered depended on their neighbours; it took
+/// about four calls of the row to settle. A call over 50 ms streams about a gigabyte,
+/// several times any cache, and gets none.
+fn warm_up_calls(once: f64) -> usize {
+    if once > 50e-3 { 0 } else { ((20e-3 / once) as usize).clamp(1, 4) }
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -480,7 +494,7 @@ fn main() {
             "Machine: {cpu}, {cores} cores; levels available: {level_names:?}; rows run on one thread unless they say `{threads} threads` (from 1M elements)."
         );
         println!(
-            "GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds; `x copy` = ratio to the best copy of the same streams in the same run: one array in and one out (`copy_from_slice`, an AVX2 loop, or AVX2 streaming stores, in order or four pages side by side) for forward and mask rows; two in and one out (`out = a | b`, AVX2, plain or streaming stores, the latter in order or four pages side by side) for the backward rows that read x and dy and write dx; for in-place rows, the same refresh followed by an AVX2 loop that loads and stores back the same array (or `dy = x | dy` for the backward written over dy), in order or four pages side by side."
+            "GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds, each sample after untimed calls of the same row (four where a call takes under 5 ms, fewer up to 50 ms, none beyond); `x copy` = ratio to the best copy of the same streams in the same run: one array in and one out (`copy_from_slice`, an AVX2 loop, or AVX2 streaming stores, in order or four pages side by side) for forward and mask rows; two in and one out (`out = a | b`, AVX2, plain or streaming stores, the latter in order or four pages side by side) for the backward rows that read x and dy and write dx; for in-place rows, the same refresh followed by an AVX2 loop that loads and stores back the same array (or `dy = x | dy` for the backward written over dy), in order or four pages side by side."
         );
         println!();
         println!("| size | row | GB/s | x copy | ns/call |");
@@ -502,18 +516,23 @@ fn main() {
                 "bf16" => rows_for::<bf16>(n, &levels, threads, &mut rows, &filter),
                 other => panic!("unknown dtype {other}"),
             }
-            // Calibrate: iterations per sample so that a sample takes about 2 ms.
-            let iters: Vec<usize> = rows
+            // Calibrate: timed calls per sample so that a sample takes about 2 ms, and the
+            // untimed calls before each sample ([`warm_up_calls`]).
+            let iters: Vec<(usize, usize)> = rows
                 .iter_mut()
                 .map(|r| {
                     let t = Instant::now();
                     (r.run)();
                     let once = t.elapsed().as_secs_f64().max(1e-8);
-                    if quick { 1 } else { ((2e-3 / once) as usize).clamp(1, 1_000_000) }
+                    let timed = if quick { 1 } else { ((2e-3 / once) as usize).clamp(1, 1_000_000) };
+                    (timed, if quick { 0 } else { warm_up_calls(once) })
                 })
                 .collect();
             for _ in 0..rounds {
-                for (r, &k) in rows.iter_mut().zip(&iters) {
+                for (r, &(k, warm)) in rows.iter_mut().zip(&iters) {
+                    for _ in 0..warm {
+                        (r.run)();
+                    }
                     let t = Instant::now();
                     for _ in 0..k {
                         (r.run)();
