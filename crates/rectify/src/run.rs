@@ -181,6 +181,9 @@ pub(crate) fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], o
         return arch::generic::product_select(k, a, b, out);
     }
     let level = dispatch::level();
+    if streams::<T>(out.len()) {
+        return over(out, |r, out| arch::product_select_stream(level, k, &a[r.clone()], &b[r], out));
+    }
     over(out, |r, out| arch::product_select(level, k, &a[r.clone()], &b[r], out));
 }
 
@@ -196,6 +199,9 @@ pub(crate) fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&
         return arch::generic::product_select_inplace(k, a, b);
     }
     let level = dispatch::level();
+    if in_span_order::<T>(b.len()) {
+        return over_in_place(b, |r, b| arch::product_select_inplace_spans(level, k, a.map(|a| &a[r]), b));
+    }
     over_in_place(b, |r, b| arch::product_select_inplace(level, k, a.map(|a| &a[r]), b));
 }
 

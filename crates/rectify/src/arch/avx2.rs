@@ -11,7 +11,7 @@ use core::mem::size_of;
 use half::{bf16, f16};
 
 use crate::arch::generic::{mask_bits, select_by_bits, unaligned_head};
-use crate::arch::stream::{STREAM_ALIGN, for_each_stream_step};
+use crate::arch::stream::{PREFETCH_AHEAD_BYTES, STREAM_ALIGN, for_each_stream_step, prefetch};
 use crate::element::Float;
 use crate::element::sealed::Sealed;
 use crate::kernels::{Lanes, Piece, Pieces, Product};
@@ -515,7 +515,11 @@ pub(crate) unsafe fn relu_with_mask_stream<T: ReluMaskStep>(x: &[T], y: &mut [T]
         y[i] = x[i].relu_elem();
         words[i / 64] |= u64::from(x[i].is_positive()) << (i % 64);
     }
+    let ahead = PREFETCH_AHEAD_BYTES / size_of::<T>();
     let tail = for_each_stream_step!(T, head, n, T::STEP, |i| {
+        if i + ahead + T::STEP <= n {
+            prefetch(x[i + ahead..].as_ptr().cast(), T::STEP * size_of::<T>());
+        }
         // SAFETY: AVX2 (caller); lanes i..i + STEP <= n of x and y; y + i is line-aligned
         // (after the head, in whole steps).
         let bits = unsafe { T::relu_step(x.as_ptr().add(i), y.as_mut_ptr().add(i)) };

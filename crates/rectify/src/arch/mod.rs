@@ -142,7 +142,9 @@ drivers! {
     }
     level_bodies {
         fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]);
+        fn product_select_stream<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]);
         fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&[T]>, b: &mut [T]);
+        fn product_select_inplace_spans<T: Float, K: Product<T>>(k: &K, a: Option<&[T]>, b: &mut [T]);
         fn prelu_planes<T: Float>(x: &[T], weight: &[T], run: usize, y: &mut [T]);
         fn prelu_planes_inplace<T: Float>(weight: &[T], run: usize, x: &mut [T]);
         fn map1_inplace<T: Copy, K: Map1<T>>(k: &K, x: &mut [T]);

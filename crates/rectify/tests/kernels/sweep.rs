@@ -685,7 +685,20 @@ fn streaming<T: Bits>() {
     let leaky = Ramp::leaky(0.01).unwrap();
     rectify::with_stream_threshold(0, || {
         on_every_level(&[Par::Seq, Par::Threads(2)], |isa, par| {
-            for len in [1, 31, block - 1, block, block + 1, 2 * block + 17, 3 * block, 4 * block + 16, 9 * block + 17] {
+            // (The 16-bit ops that multiply stream groups of four blocks: 4 and 8 blocks are
+            // whole groups.)
+            for len in [
+                1,
+                31,
+                block - 1,
+                block,
+                block + 1,
+                2 * block + 17,
+                3 * block,
+                4 * block + 16,
+                8 * block,
+                9 * block + 17,
+            ] {
                 for off in [0usize, 1, 3, 8, 15] {
                     let x = &src_x[off..off + len];
                     let dy = &src_dy[off..off + len];
@@ -704,6 +717,14 @@ fn streaming<T: Bits>() {
                     assert_bits_eq(y, &want, &what);
                     rectify::relu_backward(x, dy, y);
                     let want: Vec<T> = x.iter().zip(dy).map(|(&v, &g)| r::relu_backward(v, g)).collect();
+                    assert_bits_eq(y, &want, &what);
+                    ramp.backward(x, dy, y, Kink::Upper);
+                    let want: Vec<T> =
+                        x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward(&ramp, v, g, Kink::Upper)).collect();
+                    assert_bits_eq(y, &want, &what);
+                    leaky.backward_from_output(x, dy, y).unwrap();
+                    let want: Vec<T> =
+                        x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward_from_output(&leaky, v, g)).collect();
                     assert_bits_eq(y, &want, &what);
                     let mut mask = ReluMask::default();
                     rectify::relu_with_mask(x, y, &mut mask);
