@@ -7,7 +7,7 @@ use crate::dispatch;
 use crate::element::{Compute, Float};
 use crate::error::check_len;
 use crate::kernels::{
-    Fused, LOWER, LeakyBackward, MID, Sloped, SlopedBackward, SlopedBy, SlopedByBackward, Swapped, UPPER,
+    Fused, LOWER, LeakyBackward, MID, Sloped, SlopedBackward, SlopedBy, SlopedByBackward, SlopedUnit, Swapped, UPPER,
 };
 use crate::op::Kink;
 use crate::par::{self, split_mut};
@@ -87,9 +87,9 @@ pub fn prelu<T: Float>(x: &[T], weight: &[T], layout: ChannelLayout, y: &mut [T]
     let s = shape(x.len(), weight.len(), layout);
     let level = dispatch::level();
     // Large outputs in planes of at least STREAM_MIN_RUN elements go out with streaming
-    // stores (f32, f64; the 16-bit products are compute-bound); smaller planes would mix
-    // plain and streaming stores in the lines at their ends.
-    let stream = size_of::<T>() != 2 && s.run >= STREAM_MIN_RUN && run::streams::<T>(y.len());
+    // stores; smaller planes would mix plain and streaming stores in the lines at their
+    // ends.
+    let stream = s.run >= STREAM_MIN_RUN && run::streams::<T>(y.len());
     let ranges = par::plan(x.len(), size_of::<T>(), s.row);
     let tasks: Vec<_> = split_mut(y, &ranges).into_iter().zip(&ranges).collect();
     par::run(tasks, |(y, r)| {
@@ -100,7 +100,14 @@ pub fn prelu<T: Float>(x: &[T], weight: &[T], layout: ChannelLayout, y: &mut [T]
             }
         } else if stream {
             for ((x, y), w) in x.chunks_exact(s.run).zip(y.chunks_exact_mut(s.run)).zip(weight.iter().cycle()) {
-                arch::map1_stream(level, &Fused(&Sloped(w.widen())), x, y);
+                let a = w.widen();
+                if size_of::<T>() != 2 {
+                    arch::map1_stream(level, &Fused(&Sloped(a)), x, y);
+                } else if SlopedUnit::fits(a) {
+                    arch::product_select_stream(level, &SlopedUnit(a), x, x, y);
+                } else {
+                    arch::product_select_stream(level, &Sloped(a), x, x, y);
+                }
             }
         } else {
             arch::prelu_planes(planes_level::<T>(level), x, weight, s.run, y);
