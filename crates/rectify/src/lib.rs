@@ -126,7 +126,7 @@
 //! default (initially `RECTIFY_NUM_THREADS`, clamped to the cores, or one per core) and
 //! [`with_par`] overrides it for a closure. A call splits only when each thread gets at
 //! least [`par::MIN_BYTES_PER_THREAD`] of its largest array (in-place ReLU, its backward
-//! and the in-place family ops four times that: their array is usually still cached);
+//! and the in-place family ops eight times that: their array is usually still cached);
 //! results are bitwise identical for every thread count.
 //!
 //! ## Features

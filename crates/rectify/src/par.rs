@@ -134,12 +134,13 @@ pub(crate) fn worth_splitting_from(len: usize, bytes_per_element: usize, factor:
     len.saturating_mul(bytes_per_element) >= factor.saturating_mul(2 * min) && current_par().threads() > 1
 }
 
-/// In-place calls split only from this many times the size of [`worth_splitting`]: their
-/// array is usually still in the cache from whoever wrote it, where a second thread gains
-/// less than it costs. Measured by `./scripts/bench` on the AVX-512 Xeon, in-place rows
-/// that copy their array in first: ReLU in place at 8 MiB per array on two threads 0.90x
-/// (f16) and 0.84x (bf16) of one, at 16 MiB 1.04x (f32); at 64 MiB 1.14-1.28x.
-pub(crate) const IN_PLACE_SPLIT_FACTOR: usize = 4;
+/// In-place calls split only from this many times the size of [`worth_splitting`] (64
+/// MiB): their array is usually still in the cache from whoever wrote it, where a second
+/// thread gains less than it costs. Measured by `./scripts/bench` on the AVX-512 Xeon,
+/// in-place rows that copy their array in first: ReLU in place at 8 MiB per array on two
+/// threads 0.90x (f16) and 0.84x (bf16) of one; at 32 MiB 0.84x (f16), 0.87x (bf16),
+/// 0.86x (f64) in one full run; at 64 MiB 1.11x (f32), at 128 MiB 1.15x (f64).
+pub(crate) const IN_PLACE_SPLIT_FACTOR: usize = 8;
 
 /// The element ranges a call of `len` elements is split into; `bytes_per_element` is the
 /// size of one element of the largest array, `grain` the multiple every split falls on.
