@@ -453,10 +453,11 @@ unsafe fn copy_ceiling(a: *const u8, b: *const u8, out: *mut u8, bytes: usize, w
 /// row ran before. Without them, rows of 4M f32 ran
 /// at 0.5-0.75x of the same row measured alone (`relu` out of place 14 GB/s after an
 /// in-place row, 29 alone) and which rows suffered depended on their neighbours; it took
-/// about four calls of the row to settle. A call over 50 ms streams about a gigabyte,
+/// about four calls of the row to settle (at 16M f32, one untimed call before each sample
+/// still left the in-place rows at 0.80x in a full run). A call over 50 ms streams about a gigabyte,
 /// several times any cache, and gets none.
 fn warm_up_calls(once: f64) -> usize {
-    if once > 50e-3 { 0 } else { ((20e-3 / once) as usize).clamp(1, 4) }
+    if once > 50e-3 { 0 } else { 4 }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -494,7 +495,7 @@ fn main() {
             "Machine: {cpu}, {cores} cores; levels available: {level_names:?}; rows run on one thread unless they say `{threads} threads` (from 1M elements)."
         );
         println!(
-            "GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds, each sample after untimed calls of the same row (four where a call takes under 5 ms, fewer up to 50 ms, none beyond); `x copy` = ratio to the best copy of the same streams in the same run: one array in and one out (`copy_from_slice`, an AVX2 loop, or AVX2 streaming stores, in order or four pages side by side) for forward and mask rows; two in and one out (`out = a | b`, AVX2, plain or streaming stores, the latter in order or four pages side by side) for the backward rows that read x and dy and write dx; for in-place rows, the same refresh followed by an AVX2 loop that loads and stores back the same array (or `dy = x | dy` for the backward written over dy), in order or four pages side by side."
+            "GB/s = (bytes read + written) / time, median of {rounds} interleaved rounds, each sample after four untimed calls of the same row (none where a call takes over 50 ms); `x copy` = ratio to the best copy of the same streams in the same run: one array in and one out (`copy_from_slice`, an AVX2 loop, or AVX2 streaming stores, in order or four pages side by side) for forward and mask rows; two in and one out (`out = a | b`, AVX2, plain or streaming stores, the latter in order or four pages side by side) for the backward rows that read x and dy and write dx; for in-place rows, the same refresh followed by an AVX2 loop that loads and stores back the same array (or `dy = x | dy` for the backward written over dy), in order or four pages side by side."
         );
         println!();
         println!("| size | row | GB/s | x copy | ns/call |");
