@@ -104,11 +104,12 @@
 //! glibc's `memcpy` uses for large copies: four 4 KiB spans of the output side by side,
 //! 256 bytes of each in turn (`./scripts/bench`'s streaming copies on the AVX-512 Xeon:
 //! 1.45x the in-order stream at 16M f32 elements, 1.09x at 256M); in-place arrays from 4
-//! MiB are walked in that order too. The drivers whose steps compute more than a compare
-//! (the multiplying ops, 16-bit ones included, and the mask) prefetch their inputs one
-//! group of spans ahead, so that the compute of one step does not hold up the loads of
-//! the next (at 64M elements: f16 leaky 0.57x -> 1.0x of the copy, the f32 ramp backward
-//! with the `Mid` kink 0.79x -> 0.93x, f16 ReLU with mask 0.82x -> 0.98x).
+//! MiB are walked in that order too. Every streaming driver but ReLU's own and the backward
+//! from the mask (one compare a vector), and the 16-bit ops that multiply in place,
+//! prefetch their inputs one group of spans ahead, so that the compute of one step does
+//! not hold up the loads of the next (at 64M elements: f16 leaky 0.57x -> 1.0x of the copy,
+//! the f32 ramp backward with the `Mid` kink 0.79x -> 0.93x, f16 ReLU with mask 0.82x ->
+//! 0.98x).
 //! Calls on at most 256 bytes an array skip the dispatch and run the portable loop inline (a
 //! few ns for 16 f32). Nothing of this changes a bit of any result: the tests run every
 //! level against the same reference.
