@@ -311,7 +311,7 @@ pub(crate) mod x86 {
 
     use super::{map1_loop, mask_bits, pack_word, select_by_bits, unaligned_head};
     use crate::arch::stream::{
-        PREFETCH_AHEAD_BYTES, STEP_BYTES, STREAM_ALIGN, Streamer, for_each_stream_step, prefetch_step, stream_copy,
+        PREFETCH_AHEAD_BYTES, STREAM_ALIGN, Streamer, for_each_stream_step, prefetch_step, stream_steps,
     };
     use crate::arch::{avx2, avx512};
     use crate::element::sealed::Sealed;
@@ -627,13 +627,13 @@ pub(crate) mod x86 {
         unsafe { L::product_select(k, a, b, out) }
     }
 
-    /// [`product_select`] for outputs beyond the cache: each 256-byte step is computed by
-    /// the hook into an L1 temporary and streamed out, skipping the read-for-ownership of
-    /// every output line, in [`for_each_stream_step!`]'s order (the inputs are then read
-    /// four pages side by side too, which is what keeps DRAM busy: computing whole 16 KiB
-    /// groups in order and streaming them out in that order ran f16 leaky at 64M elements
-    /// at 11.5 GB/s, as slow as plain stores). The hook computes the same elements, so the
-    /// bits are those of [`product_select`].
+    /// [`product_select`] for outputs beyond the cache, the hook computing each step
+    /// ([`stream_steps!`]: 256-byte steps through an L1 temporary, streamed out four pages
+    /// side by side, the inputs prefetched a group ahead). The inputs must be read in that
+    /// order too, which is what keeps DRAM busy: computing whole 16 KiB groups in order and
+    /// streaming them out in span order ran f16 leaky at 64M elements at 11.5 GB/s, as slow
+    /// as plain stores. The hook computes the same elements, so the bits are those of
+    /// [`product_select`].
     ///
     /// # Safety
     /// The level's features must be available.
@@ -646,35 +646,21 @@ pub(crate) mod x86 {
     ) {
         let Some(&fill) = a.first() else { return };
         let n = out.len().min(a.len()).min(b.len());
-        let step = STEP_BYTES / size_of::<T>();
-        let head = unaligned_head(out, STREAM_ALIGN).min(n);
-        // SAFETY: forwarded from the caller.
-        unsafe { L::product_select(k, &a[..head], &b[..head], &mut out[..head]) };
-        // Sized for 2-byte elements, the most per step (wider ones use part).
-        let mut tmp = [fill; STEP_BYTES / 2];
-        let tmp = &mut tmp[..step];
-        // The inputs one group of spans ahead, where this walk reads next in the same
-        // pages' place: the compute of a step otherwise holds up the loads of the next.
-        let ahead = PREFETCH_AHEAD_BYTES / size_of::<T>();
         let unary = a.as_ptr() == b.as_ptr();
-        let tail = for_each_stream_step!(T, head, n, step, |i| {
-            if i + ahead + step <= n {
-                prefetch_step(a[i + ahead..].as_ptr().cast());
+        stream_steps!(
+            T,
+            out,
+            n,
+            fill,
+            |at| {
+                prefetch_step(a[at..].as_ptr().cast());
                 if !unary {
-                    prefetch_step(b[i + ahead..].as_ptr().cast());
+                    prefetch_step(b[at..].as_ptr().cast());
                 }
-            }
+            },
             // SAFETY: forwarded from the caller.
-            unsafe { L::product_select(k, &a[i..i + step], &b[i..i + step], tmp) };
-            // SAFETY: AVX (every x86 level); out[i..i + step] is in bounds and line-aligned
-            // (past the head, in whole steps); tmp holds one step.
-            unsafe { stream_copy(tmp.as_ptr().cast(), out.as_mut_ptr().add(i).cast(), STEP_BYTES) };
-        });
-        // SAFETY: forwarded from the caller.
-        unsafe { L::product_select(k, &a[tail..n], &b[tail..n], &mut out[tail..n]) };
-        // Streaming stores are weakly ordered: fence before anyone reads the output.
-        // SAFETY: SSE is part of every x86-64 baseline.
-        unsafe { core::arch::x86_64::_mm_sfence() };
+            |r, dst| unsafe { L::product_select(k, &a[r.clone()], &b[r], dst) }
+        );
     }
 
     /// PReLU over whole channel-first rows (`x.len()` a multiple of `run * weight.len()`):

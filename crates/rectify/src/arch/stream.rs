@@ -115,11 +115,6 @@ impl<'a, T: Copy> Streamer<'a, T> {
 /// Bytes computed per step of the fused drivers: eight 32-byte stores.
 pub(crate) const STEP_BYTES: usize = 256;
 
-/// Elements of `T` in one step.
-const fn step<T>() -> usize {
-    STEP_BYTES / size_of::<T>()
-}
-
 /// The alignment of every streaming store, a cache line: the head before it takes plain
 /// stores. Whole lines matter in the interleaved order ([`for_each_stream_step!`]): a line
 /// left half-written until the next visit of its span is flushed in parts (measured on the
@@ -193,34 +188,63 @@ macro_rules! for_each_stream_step {
 }
 pub(crate) use for_each_stream_step;
 
-/// `y = k(x)` with streaming stores: each 256 bytes of results are computed into a
-/// temporary in L1 and streamed out at once, in the interleaved order of
-/// [`for_each_stream_step!`] (the unaligned ends of `y` take plain stores).
+/// The walk of the streaming drivers over `$out`'s first `$n` elements of `$elem`: with
+/// `$r` a range of the inputs and `$dst` where its results go, `$compute` writes the
+/// elements before `$out`'s first cache line straight into it (plain stores), then each
+/// step of [`STEP_BYTES`] into an L1 temporary (filled with `$fill` first) that is streamed
+/// out at once, in the interleaved order of [`for_each_stream_step!`], after `$prefetch`
+/// has prefetched the inputs at `$at` (one group of spans ahead; [`PREFETCH_AHEAD_BYTES`]),
+/// and the elements after the last step straight into `$out`; then the fence. Where a
+/// step's compute is more than a compare, the prefetch is what keeps DRAM busy: without
+/// it the compute of one step holds up the loads of the next. AVX must be available.
+macro_rules! stream_steps {
+    ($elem:ty, $out:ident, $n:expr, $fill:expr, |$at:ident| $prefetch:expr, |$r:ident, $dst:ident| $compute:expr) => {{
+        use $crate::arch::stream::{PREFETCH_AHEAD_BYTES, STEP_BYTES, STREAM_ALIGN, stream_copy};
+        let n: usize = $n;
+        let step = STEP_BYTES / core::mem::size_of::<$elem>();
+        let head = $crate::arch::generic::unaligned_head($out, STREAM_ALIGN).min(n);
+        {
+            let ($r, $dst) = (0..head, &mut $out[..head]);
+            $compute
+        }
+        // Sized for 1-byte elements, the most per step (wider ones use part).
+        let mut tmp = [$fill; STEP_BYTES];
+        let ahead = PREFETCH_AHEAD_BYTES / core::mem::size_of::<$elem>();
+        let tail = $crate::arch::stream::for_each_stream_step!($elem, head, n, step, |i| {
+            if i + ahead + step <= n {
+                let $at = i + ahead;
+                $prefetch
+            }
+            {
+                let ($r, $dst) = (i..i + step, &mut tmp[..step]);
+                $compute
+            }
+            // SAFETY: AVX (the caller's contract); $out[i..i + step] is in bounds and
+            // line-aligned (past the head, in whole steps); tmp holds one step.
+            unsafe { stream_copy(tmp.as_ptr().cast(), $out.as_mut_ptr().add(i).cast(), STEP_BYTES) };
+        });
+        {
+            let ($r, $dst) = (tail..n, &mut $out[tail..n]);
+            $compute
+        }
+        // Streaming stores are weakly ordered: fence before anyone reads the output.
+        // SAFETY: SSE is part of every x86-64 baseline.
+        unsafe { core::arch::x86_64::_mm_sfence() };
+    }};
+}
+pub(crate) use stream_steps;
+
+/// `y = k(x)` with streaming stores ([`stream_steps!`]: 256 bytes of results at a time
+/// through an L1 temporary, the unaligned ends of `y` with plain stores).
 ///
 /// # Safety
 /// AVX must be available.
 #[inline(always)]
 pub(crate) unsafe fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
     let Some(&fill) = x.first() else { return };
-    let n = y.len().min(x.len());
-    let head = unaligned_head(y, STREAM_ALIGN).min(n);
-    generic::map1_loop(k, &x[..head], &mut y[..head]);
-    let mut tmp = [fill; STEP_BYTES];
-    let tmp = &mut tmp[..step::<T>()];
-    let ahead = PREFETCH_AHEAD_BYTES / size_of::<T>();
-    let tail = for_each_stream_step!(T, head, n, step::<T>(), |i| {
-        if i + ahead + step::<T>() <= n {
-            prefetch_step(x[i + ahead..].as_ptr().cast());
-        }
-        generic::map1_loop(k, &x[i..i + step::<T>()], tmp);
-        // SAFETY: AVX (caller); y[i..i + step] is in bounds and line-aligned (after the
-        // head, in whole steps); tmp holds one step.
-        unsafe { stream_copy(tmp.as_ptr().cast(), y.as_mut_ptr().add(i).cast(), STEP_BYTES) };
+    stream_steps!(T, y, y.len().min(x.len()), fill, |at| prefetch_step(x[at..].as_ptr().cast()), |r, dst| {
+        generic::map1_loop(k, &x[r], dst)
     });
-    generic::map1_loop(k, &x[tail..n], &mut y[tail..n]);
-    // Streaming stores are weakly ordered: fence before anyone reads the output.
-    // SAFETY: SSE is part of every x86-64 baseline.
-    unsafe { _mm_sfence() };
 }
 
 /// `out = k(a, b)` with streaming stores, as [`map1`].
@@ -231,22 +255,15 @@ pub(crate) unsafe fn map1<T: Copy, K: Map1<T>>(k: &K, x: &[T], y: &mut [T]) {
 pub(crate) unsafe fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]) {
     let Some(&fill) = a.first() else { return };
     let n = out.len().min(a.len()).min(b.len());
-    let head = unaligned_head(out, STREAM_ALIGN).min(n);
-    generic::map2_loop(k, &a[..head], &b[..head], &mut out[..head]);
-    let mut tmp = [fill; STEP_BYTES];
-    let tmp = &mut tmp[..step::<T>()];
-    let ahead = PREFETCH_AHEAD_BYTES / size_of::<T>();
-    let tail = for_each_stream_step!(T, head, n, step::<T>(), |i| {
-        if i + ahead + step::<T>() <= n {
-            prefetch_step(a[i + ahead..].as_ptr().cast());
-            prefetch_step(b[i + ahead..].as_ptr().cast());
-        }
-        generic::map2_loop(k, &a[i..i + step::<T>()], &b[i..i + step::<T>()], tmp);
-        // SAFETY: AVX (caller); out[i..i + step] is in bounds and line-aligned (after the
-        // head, in whole steps); tmp holds one step.
-        unsafe { stream_copy(tmp.as_ptr().cast(), out.as_mut_ptr().add(i).cast(), STEP_BYTES) };
-    });
-    generic::map2_loop(k, &a[tail..n], &b[tail..n], &mut out[tail..n]);
-    // SAFETY: SSE is part of every x86-64 baseline; the streaming stores need the fence.
-    unsafe { _mm_sfence() };
+    stream_steps!(
+        T,
+        out,
+        n,
+        fill,
+        |at| {
+            prefetch_step(a[at..].as_ptr().cast());
+            prefetch_step(b[at..].as_ptr().cast());
+        },
+        |r, dst| generic::map2_loop(k, &a[r.clone()], &b[r], dst)
+    );
 }
