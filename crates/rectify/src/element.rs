@@ -238,6 +238,23 @@ pub(crate) mod sealed {
             // SAFETY: v4 includes v3 (caller).
             unsafe { Self::product_select_v3(k, a, b, out) }
         }
+
+        /// `b = k(a, b)` (`a` of `None`: `b = k(b)`) straight over `b` at x86-64-v4, where
+        /// the type has a body that reads each vector before it writes it (f16 and bf16 ops
+        /// that scale one input, with the CPU's FP16 or BF16 extension); `false`, and
+        /// nothing written, elsewhere (default), and the caller goes through a buffer.
+        ///
+        /// # Safety
+        /// x86-64-v4 must be available.
+        #[inline(always)]
+        unsafe fn scale_inplace_v4<K: crate::kernels::Product<Self>>(
+            k: &K,
+            a: Option<&[Self]>,
+            b: &mut [Self],
+        ) -> bool {
+            let _ = (k, a, b);
+            false
+        }
         fn is_nan_elem(self) -> bool;
         /// Flip the sign bit (exact, NaN included).
         fn negate(self) -> Self;
@@ -642,11 +659,14 @@ macro_rules! half_float {
                 use crate::arch::avx512::Half512;
                 if let Some(c) = k.scale() {
                     let native = if K::NEGATIVE_TAKES_PRODUCT && !K::BINARY {
-                        // SAFETY: x86-64-v4 (caller).
-                        unsafe { Self::scale_native::<false>(c, a, a, out) }
+                        let n = out.len().min(a.len());
+                        // SAFETY: x86-64-v4 (caller); n lanes of `a` and `out`, which a
+                        // `&mut` keeps apart.
+                        unsafe { Self::scale_native::<false>(c, a.as_ptr(), a.as_ptr(), out.as_mut_ptr(), n) }
                     } else if K::DY_ABOVE_ZERO {
-                        // SAFETY: x86-64-v4 (caller).
-                        unsafe { Self::scale_native::<true>(c, a, b, out) }
+                        let n = out.len().min(a.len()).min(b.len());
+                        // SAFETY: as above, with n lanes of `b`.
+                        unsafe { Self::scale_native::<true>(c, a.as_ptr(), b.as_ptr(), out.as_mut_ptr(), n) }
                     } else {
                         false
                     };
@@ -663,6 +683,29 @@ macro_rules! half_float {
                 // SAFETY: the caller guarantees x86-64-v4 (AVX-512F, and AVX2 and F16C).
                 unsafe {
                     crate::arch::avx2::product_select_16::<Self, K, crate::arch::avx512::Avx512Convert>(k, a, b, out)
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn scale_inplace_v4<K: crate::kernels::Product<Self>>(
+                k: &K,
+                a: Option<&[Self]>,
+                b: &mut [Self],
+            ) -> bool {
+                use crate::arch::avx512::Half512;
+                let Some(c) = k.scale() else { return false };
+                let out = b.as_mut_ptr();
+                match a {
+                    // SAFETY: x86-64-v4 (caller); `b`'s lanes are read and written in place,
+                    // which `scale_native` allows.
+                    None if K::NEGATIVE_TAKES_PRODUCT && !K::BINARY => unsafe {
+                        Self::scale_native::<false>(c, out, out, out, b.len())
+                    },
+                    // SAFETY: as above, with n lanes of `x` read beside them.
+                    Some(x) if K::DY_ABOVE_ZERO && x.len() >= b.len() => unsafe {
+                        Self::scale_native::<true>(c, x.as_ptr(), out, out, b.len())
+                    },
+                    _ => false,
                 }
             }
             type C = f32;

@@ -75,8 +75,9 @@ pub trait Product<T: FloatSealed>: Sync {
     const DY_ABOVE_ZERO: bool = false;
     /// `Some(c)` where the product is `c` times one input and reads nothing else: `a` for a
     /// [`Product::NEGATIVE_TAKES_PRODUCT`] op, `b` for a [`Product::DY_ABOVE_ZERO`] one.
-    /// The f16 drivers then multiply in f16 where the CPU can and `c` is an f16 value (the
-    /// same bits; see `avx512::scale_f16`).
+    /// The f16 drivers then multiply in f16 where the CPU can and `c` is an f16 value, and
+    /// the bf16 drivers take 32 raw lanes a step where the CPU has AVX-512 BF16 (the same
+    /// bits; see `avx512::scale_f16` and `avx512::scale_bf16`).
     fn scale(&self) -> Option<T::C> {
         None
     }
