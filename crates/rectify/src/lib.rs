@@ -89,7 +89,12 @@
 //! registers on v4). On v4 with AVX-512 FP16, f16 ops whose product is an input times an
 //! f16 value (the leaky and PReLU forward with such a slope in (0, 1], their backward with
 //! any such slope; 128 elements or more) multiply in f16 itself, 32 lanes a `vmulph`: that
-//! product is exact in f32, so the f32 route rounds it once, as `vmulph` does. Where LLVM's code falls short, the element types
+//! product is exact in f32, so the f32 route rounds it once, as `vmulph` does. With AVX-512
+//! BF16, the same bf16 ops (any slope) take 32 raw lanes a step: the even lanes widen by a
+//! shift and the odd ones by an `and`, both halves round in one `vcvtne2ps2bf16` and go
+//! back into lane order in one `vpermw` (a step with a denormal product rounds with
+//! integer arithmetic). Both 32-lane bodies read each vector before they write it, so in
+//! place they run straight over the array. Where LLVM's code falls short, the element types
 //! carry explicit AVX2 bodies: the 1-bit mask (`movemask`, variable shifts) and ReLU in
 //! place (plain stores where LLVM would emit slow masked ones; v3's other in-place drivers
 //! go through a small buffer for the same reason). On v4 the float types' mask bodies are
