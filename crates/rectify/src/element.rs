@@ -657,22 +657,11 @@ macro_rules! half_float {
                 out: &mut [Self],
             ) {
                 use crate::arch::avx512::Half512;
-                if let Some(c) = k.scale() {
-                    let native = if K::NEGATIVE_TAKES_PRODUCT && !K::BINARY {
-                        let n = out.len().min(a.len());
-                        // SAFETY: x86-64-v4 (caller); n lanes of `a` and `out`, which a
-                        // `&mut` keeps apart.
-                        unsafe { Self::scale_native::<false>(c, a.as_ptr(), a.as_ptr(), out.as_mut_ptr(), n) }
-                    } else if K::DY_ABOVE_ZERO {
-                        let n = out.len().min(a.len()).min(b.len());
-                        // SAFETY: as above, with n lanes of `b`.
-                        unsafe { Self::scale_native::<true>(c, a.as_ptr(), b.as_ptr(), out.as_mut_ptr(), n) }
-                    } else {
-                        false
-                    };
-                    if native {
-                        return;
-                    }
+                let n = out.len().min(a.len()).min(b.len());
+                // SAFETY: x86-64-v4 (caller); n lanes of `a`, `b` and `out`, which a `&mut`
+                // keeps apart from the others.
+                if unsafe { Self::scale_op(k, a.as_ptr(), b.as_ptr(), out.as_mut_ptr(), n) } {
+                    return;
                 }
                 // AVX-512 BF16 is not part of x86-64-v4: where the CPU has it, bf16 narrows
                 // with it, in a function compiled for it.
@@ -693,17 +682,14 @@ macro_rules! half_float {
                 b: &mut [Self],
             ) -> bool {
                 use crate::arch::avx512::Half512;
-                let Some(c) = k.scale() else { return false };
                 let out = b.as_mut_ptr();
                 match a {
                     // SAFETY: x86-64-v4 (caller); `b`'s lanes are read and written in place,
                     // which `scale_native` allows.
-                    None if K::NEGATIVE_TAKES_PRODUCT && !K::BINARY => unsafe {
-                        Self::scale_native::<false>(c, out, out, out, b.len())
-                    },
-                    // SAFETY: as above, with n lanes of `x` read beside them.
-                    Some(x) if K::DY_ABOVE_ZERO && x.len() >= b.len() => unsafe {
-                        Self::scale_native::<true>(c, x.as_ptr(), out, out, b.len())
+                    None if !K::BINARY => unsafe { Self::scale_op(k, out, out, out, b.len()) },
+                    // SAFETY: as above, with `x`'s lanes read beside them.
+                    Some(x) if K::BINARY && x.len() >= b.len() => unsafe {
+                        Self::scale_op(k, x.as_ptr(), out, out, b.len())
                     },
                     _ => false,
                 }

@@ -344,6 +344,26 @@ pub(crate) trait Half512: Half {
         let _ = (c, x, dy, out, n);
         false
     }
+    /// [`Half512::scale_native`] for `k` where it is one of its two ops, told by its
+    /// constants: a unary op whose negative inputs take the product (`DY` false, over `x`),
+    /// or the binary `(x, dy)` one that passes `dy` above zero (`DY` true); `false`
+    /// otherwise.
+    ///
+    /// # Safety
+    /// As [`Half512::scale_native`]; `dy` is read only for a binary op.
+    #[inline(always)]
+    unsafe fn scale_op<K: Product<Self>>(k: &K, x: *const Self, dy: *const Self, out: *mut Self, n: usize) -> bool {
+        let Some(c) = k.scale() else { return false };
+        if K::NEGATIVE_TAKES_PRODUCT && !K::BINARY {
+            // SAFETY: forwarded from the caller.
+            unsafe { Self::scale_native::<false>(c, x, x, out, n) }
+        } else if K::DY_ABOVE_ZERO && K::BINARY {
+            // SAFETY: forwarded from the caller.
+            unsafe { Self::scale_native::<true>(c, x, dy, out, n) }
+        } else {
+            false
+        }
+    }
 }
 
 impl Half512 for f16 {
@@ -461,11 +481,7 @@ const SCALE_F16_MIN_LEN: usize = 128;
 
 /// For f16, 32 lanes at a time in f16 with AVX-512 FP16 (`vmulph`), with no conversion
 /// at all where the f32 route converts each lane twice, and the selects on the raw lanes
-/// in mask registers: `DY` false, `out = x < 0 ? c * x : x` (NaN kept with its bits, -0.0
-/// to `c * -0.0`: the one compare of [`Convert16::product_where_negative`]); `DY` true,
-/// `out = x > 0 ? dy : x is NaN ? +0.0 : c * dy` (the leaky backward). Stores start at the
-/// output's first cache line; the head and the tail are masked. `x` (or `dy`) and `out`
-/// may be the same memory.
+/// in mask registers ([`scale32`]).
 ///
 /// # Safety
 /// x86-64-v4 and AVX-512 FP16 must be available; the `n` lanes as for
@@ -474,71 +490,9 @@ const SCALE_F16_MIN_LEN: usize = 128;
     enable = "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx512fp16"
 )]
 pub(crate) unsafe fn scale_f16<const DY: bool>(c: f16, x: *const f16, dy: *const f16, out: *mut f16, n: usize) {
-    let (src, grad, dst) = (x.cast::<i16>(), dy.cast::<i16>(), out.cast::<i16>());
-    let scale = _mm512_castsi512_ph(_mm512_set1_epi16(c.to_bits() as i16));
-    // A head up to the output's first cache line, so that no store of 64 bytes straddles
-    // two lines (nor, where the inputs are placed alike, any load); whole vectors; the rest.
-    let head = dst.align_offset(64).min(n).min(31);
-    // Each step: AVX-512 FP16/BW (enabled here); the lanes from 0 below head <= n, 32
-    // lanes from i + 32 <= n, then the n - i < 32 lanes left, of x, out and (with DY,
-    // caller) dy.
-    if head > 0 {
-        // SAFETY: as just said.
-        unsafe { scale_f16_step::<DY>(scale, src, grad, dst, (1 << head) - 1) };
-    }
-    let mut i = head;
-    while i + 32 <= n {
-        // SAFETY: as above.
-        unsafe { scale_f16_step::<DY>(scale, src.add(i), grad.add(i), dst.add(i), !0) };
-        i += 32;
-    }
-    if i < n {
-        // SAFETY: as above.
-        unsafe { scale_f16_step::<DY>(scale, src.add(i), grad.add(i), dst.add(i), (1 << (n - i)) - 1) };
-    }
-}
-
-/// One step of [`scale_f16`] over the lanes set in `active` (all 32 as plain loads and
-/// stores, fewer masked; a masked-off lane neither faults nor is written), `scale` the
-/// slope in every lane. Every load comes before the store, so `out` may be `x` or `dy`.
-///
-/// # Safety
-/// AVX-512 FP16 and BW must be available; the active lanes readable at `x` (and at `dy`
-/// with `DY`) and writable at `out`.
-#[inline(always)]
-unsafe fn scale_f16_step<const DY: bool>(
-    scale: __m512h,
-    x: *const i16,
-    dy: *const i16,
-    out: *mut i16,
-    active: __mmask32,
-) {
-    // SAFETY: AVX-512 FP16/BW and the active lanes (caller).
-    unsafe {
-        let load = |p: *const i16| {
-            if active == !0 { _mm512_loadu_si512(p.cast()) } else { _mm512_maskz_loadu_epi16(active, p) }
-        };
-        let s = load(x);
-        let r = if DY {
-            let g = load(dy);
-            let p = _mm512_castph_si512(_mm512_mul_ph(_mm512_castsi512_ph(g), scale));
-            const NAN: i32 = 0x81; // quiet or signalling
-            let nan = _mm512_fpclass_ph_mask::<NAN>(_mm512_castsi512_ph(s));
-            let above = _mm512_cmpgt_epi16_mask(s, _mm512_setzero_si512());
-            _mm512_maskz_mov_epi16(!nan, _mm512_mask_blend_epi16(above, p, g))
-        } else {
-            let p = _mm512_castph_si512(_mm512_mul_ph(_mm512_castsi512_ph(s), scale));
-            // The lanes ReLU keeps (above -inf's bits as signed integers) keep x; the
-            // negative numbers take the product.
-            let keep = _mm512_cmpgt_epi16_mask(s, _mm512_set1_epi16(<f16 as Half>::INF | i16::MIN));
-            _mm512_mask_blend_epi16(keep, p, s)
-        };
-        if active == !0 {
-            _mm512_storeu_si512(out.cast(), r)
-        } else if active != 0 {
-            _mm512_mask_storeu_epi16(out, active, r)
-        }
-    }
+    let scale = F16Scale(_mm512_castsi512_ph(_mm512_set1_epi16(c.to_bits() as i16)));
+    // SAFETY: AVX-512 FP16/BW enabled here; the lanes from the caller.
+    unsafe { scale32::<_, DY>(scale, x.cast(), dy.cast(), out.cast(), n) }
 }
 
 /// The shortest slice that [`scale_bf16`] takes, as [`SCALE_F16_MIN_LEN`].
@@ -547,13 +501,8 @@ const SCALE_BF16_MIN_LEN: usize = 128;
 /// The ops of [`scale_f16`] for bf16, 32 lanes at a time, with AVX-512 BF16: the f32 route
 /// of [`avx2::product_select_16`] (widen, multiply in f32, round once to bf16, select on
 /// the raw lanes), with a whole 512-bit register of raw lanes per step instead of 16
-/// widened ones. The even lanes widen with a shift and the odd ones with an `and`, where
-/// the 16-lane route takes a cross-lane `vpmovzxwd` each 16; both halves round in one
-/// `vcvtne2ps2bf16` and go back into lane order in one `vpermw`. f32 leaky 0.01 on bf16 at
-/// 4K and 64K elements, in a scratch loop on the AVX-512 Xeon: 58 GB/s, the 16-lane route
-/// 39. Same bits: `vcvtne2ps2bf16` rounds to nearest even and quiets a NaN to its top half
-/// as `f32_to_bf16_bits` does, and a step whose products hold a denormal (which the
-/// instruction reads as zero) rounds with integer arithmetic instead.
+/// widened ones ([`Bf16Scale`]). f32 leaky 0.01 on bf16 at 4K and 64K elements, in a
+/// scratch loop on the AVX-512 Xeon: 58 GB/s, the 16-lane route 39.
 ///
 /// # Safety
 /// x86-64-v4 and AVX-512 BF16 must be available; the `n` lanes as for
@@ -562,59 +511,117 @@ const SCALE_BF16_MIN_LEN: usize = 128;
     enable = "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx512bf16"
 )]
 pub(crate) unsafe fn scale_bf16<const DY: bool>(c: f32, x: *const bf16, dy: *const bf16, out: *mut bf16, n: usize) {
-    let (src, grad, dst) = (x.cast::<i16>(), dy.cast::<i16>(), out.cast::<i16>());
-    let scale = _mm512_set1_ps(c);
-    let head = dst.align_offset(64).min(n).min(31);
-    // Each step: AVX-512 BW/BF16 (enabled here); the lanes from 0 below head <= n, 32
-    // lanes from i + 32 <= n, then the n - i < 32 lanes left, of x, out and (with DY,
-    // caller) dy.
+    // SAFETY: AVX-512 BF16/BW enabled here; the lanes from the caller.
+    unsafe { scale32::<_, DY>(Bf16Scale(_mm512_set1_ps(c)), x.cast(), dy.cast(), out.cast(), n) }
+}
+
+/// One slope times 32 raw lanes of a 16-bit float, each product rounded once to the type,
+/// in lane order: what [`scale32`] needs of the type.
+trait Scale32: Copy {
+    /// The bits of the type's +infinity.
+    const INF: i16;
+    /// # Safety
+    /// AVX-512 BW and the type's extension (FP16, BF16) must be available.
+    unsafe fn products(self, v: __m512i) -> __m512i;
+}
+
+/// An f16 slope for `vmulph`: the product of f16 values rounded once, as the f32 route
+/// rounds it where the slope is an f16 value (see `Half512::scale_native` for f16).
+#[derive(Clone, Copy)]
+struct F16Scale(__m512h);
+
+impl Scale32 for F16Scale {
+    const INF: i16 = <f16 as Half>::INF;
+    #[inline(always)]
+    unsafe fn products(self, v: __m512i) -> __m512i {
+        // SAFETY: AVX-512 FP16 (caller).
+        unsafe { _mm512_castph_si512(_mm512_mul_ph(_mm512_castsi512_ph(v), self.0)) }
+    }
+}
+
+/// A slope in f32 for bf16: the even lanes widen with a shift and the odd ones with an
+/// `and` (where the 16-lane route takes a cross-lane `vpmovzxwd` each 16), both halves
+/// round in one `vcvtne2ps2bf16` and go back into lane order in one `vpermw`. Same bits as
+/// the f32 route: `vcvtne2ps2bf16` rounds to nearest even and quiets a NaN to its top half
+/// as `f32_to_bf16_bits` does, and a step whose products hold a denormal (which the
+/// instruction reads as zero) rounds with integer arithmetic instead.
+#[derive(Clone, Copy)]
+struct Bf16Scale(__m512);
+
+impl Scale32 for Bf16Scale {
+    const INF: i16 = <bf16 as Half>::INF;
+    #[inline(always)]
+    unsafe fn products(self, v: __m512i) -> __m512i {
+        // SAFETY: AVX-512 BW/BF16 (caller).
+        unsafe { bf16_products32(v, self.0) }
+    }
+}
+
+/// The scale ops on 32 raw lanes a step: `DY` false, `out = x < 0 ? c * x : x` (NaN kept
+/// with its bits, -0.0 to `c * -0.0`: the one compare of
+/// [`Convert16::product_where_negative`]); `DY` true, `out = x > 0 ? dy : x is NaN ? +0.0
+/// : c * dy` (the leaky backward). Stores start at the output's first cache line; the
+/// head and the tail are masked.
+///
+/// # Safety
+/// AVX-512 BW and `S`'s extension must be available; the `n` lanes as for
+/// [`Half512::scale_native`].
+#[inline(always)]
+unsafe fn scale32<S: Scale32, const DY: bool>(scale: S, x: *const i16, dy: *const i16, out: *mut i16, n: usize) {
+    // A head up to the output's first cache line, so that no store of 64 bytes straddles
+    // two lines (nor, where the inputs are placed alike, any load); whole vectors; the rest.
+    let head = out.align_offset(64).min(n).min(31);
+    // Each step: the features (caller); the lanes from 0 below head <= n, 32 lanes from
+    // i + 32 <= n, then the n - i < 32 lanes left, of x, out and (with DY, caller) dy.
     if head > 0 {
         // SAFETY: as just said.
-        unsafe { scale_bf16_step::<DY>(scale, src, grad, dst, (1 << head) - 1) };
+        unsafe { scale32_step::<S, DY>(scale, x, dy, out, (1 << head) - 1) };
     }
     let mut i = head;
     while i + 32 <= n {
         // SAFETY: as above.
-        unsafe { scale_bf16_step::<DY>(scale, src.add(i), grad.add(i), dst.add(i), !0) };
+        unsafe { scale32_step::<S, DY>(scale, x.add(i), dy.add(i), out.add(i), !0) };
         i += 32;
     }
     if i < n {
         // SAFETY: as above.
-        unsafe { scale_bf16_step::<DY>(scale, src.add(i), grad.add(i), dst.add(i), (1 << (n - i)) - 1) };
+        unsafe { scale32_step::<S, DY>(scale, x.add(i), dy.add(i), out.add(i), (1 << (n - i)) - 1) };
     }
 }
 
-/// One step of [`scale_bf16`] over the lanes set in `active`, as [`scale_f16_step`].
+/// One step of [`scale32`] over the lanes set in `active` (all 32 as plain loads and
+/// stores, fewer masked; a masked-off lane neither faults nor is written). Every load comes
+/// before the store, so `out` may be `x` or `dy`.
 ///
 /// # Safety
-/// AVX-512 BW and BF16 must be available; the active lanes readable at `x` (and at `dy`
-/// with `DY`) and writable at `out`.
+/// AVX-512 BW and `S`'s extension must be available; the active lanes readable at `x` (and
+/// at `dy` with `DY`) and writable at `out`.
 #[inline(always)]
-unsafe fn scale_bf16_step<const DY: bool>(
-    scale: __m512,
+unsafe fn scale32_step<S: Scale32, const DY: bool>(
+    scale: S,
     x: *const i16,
     dy: *const i16,
     out: *mut i16,
     active: __mmask32,
 ) {
-    // SAFETY: AVX-512 BW/BF16 and the active lanes (caller).
+    // SAFETY: the features and the active lanes (caller).
     unsafe {
         let load = |p: *const i16| {
             if active == !0 { _mm512_loadu_si512(p.cast()) } else { _mm512_maskz_loadu_epi16(active, p) }
         };
         let s = load(x);
-        let g = if DY { load(dy) } else { s };
-        let p = bf16_products32(g, scale);
         let r = if DY {
-            let nan = _mm512_cmpgt_epi16_mask(
-                _mm512_and_si512(s, _mm512_set1_epi16(0x7fff)),
-                _mm512_set1_epi16(<bf16 as Half>::INF),
-            );
+            let g = load(dy);
+            let p = scale.products(g);
+            let magnitude = _mm512_and_si512(s, _mm512_set1_epi16(0x7fff));
+            let nan = _mm512_cmpgt_epi16_mask(magnitude, _mm512_set1_epi16(S::INF));
             let above = _mm512_cmpgt_epi16_mask(s, _mm512_setzero_si512());
             _mm512_maskz_mov_epi16(!nan, _mm512_mask_blend_epi16(above, p, g))
         } else {
-            // As in `scale_f16_step`: the lanes ReLU keeps keep x.
-            let keep = _mm512_cmpgt_epi16_mask(s, _mm512_set1_epi16(<bf16 as Half>::INF | i16::MIN));
+            let p = scale.products(s);
+            // The lanes ReLU keeps (above -inf's bits as signed integers) keep x; the
+            // negative numbers take the product.
+            let keep = _mm512_cmpgt_epi16_mask(s, _mm512_set1_epi16(S::INF | i16::MIN));
             _mm512_mask_blend_epi16(keep, p, s)
         };
         if active == !0 {
