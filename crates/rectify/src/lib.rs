@@ -90,7 +90,7 @@
 //! f16 value (the leaky and PReLU forward with such a slope in (0, 1], their backward with
 //! any such slope; 128 elements or more) multiply in f16 itself, 32 lanes a `vmulph`: that
 //! product is exact in f32, so the f32 route rounds it once, as `vmulph` does. With AVX-512
-//! BF16, the same bf16 ops (any slope) take 32 raw lanes a step: the even lanes widen by a
+//! BF16, the same bf16 ops (the slope need not be a bf16 value) take 32 raw lanes a step: the even lanes widen by a
 //! shift and the odd ones by an `and`, both halves round in one `vcvtne2ps2bf16` and go
 //! back into lane order in one `vpermw` (a step with a denormal product rounds with
 //! integer arithmetic). Both 32-lane bodies read each vector before they write it, so in
