@@ -3,9 +3,9 @@
 use crate::element::{Element, Float};
 use crate::error::{Error, check_len};
 use crate::kernels::{
-    AboveBits16, CappedAbove, CreluBackward, LeakyBackward, Map1, Map2, NegRelu, Product, RampBackward,
-    RampBackwardBits16, RampBackwardFromOutput, RampForward, Relu, ReluBackward, SlopedUnit, Threshold,
-    ThresholdBackward, ramp_backward_multiplies,
+    AboveBits16, CappedAbove, CreluBackward, KINKS_MULTIPLY, KINKS_MULTIPLY_ZERO_BELOW, LeakyBackward, Map1, Map2,
+    NegRelu, Product, RampBackward, RampBackwardBits16, RampBackwardFromOutput, RampForward, Relu, ReluBackward,
+    SlopedUnit, Threshold, ThresholdBackward, ramp_backward_kinks, ramp_backward_multiplies,
 };
 use crate::op::{Kink, Ramp};
 use crate::run;
@@ -278,9 +278,21 @@ impl Ramp {
         }
         let p = self.params::<T>();
         match (ramp_backward_multiplies(&p, kink), p.cap) {
-            (true, true) => out.product(&RampBackward::<T, true, true>::new(p, kink)),
+            (true, true) => match ramp_backward_kinks(&p, kink) {
+                KINKS_MULTIPLY => out.product(&RampBackward::<T, true, true, KINKS_MULTIPLY>::new(p, kink)),
+                KINKS_MULTIPLY_ZERO_BELOW => {
+                    out.product(&RampBackward::<T, true, true, KINKS_MULTIPLY_ZERO_BELOW>::new(p, kink))
+                }
+                _ => out.product(&RampBackward::<T, true, true>::new(p, kink)),
+            },
             (true, false) if LeakyBackward::fits(&p, kink) => out.product(&LeakyBackward(p.a)),
-            (true, false) => out.product(&RampBackward::<T, true, false>::new(p, kink)),
+            (true, false) => match ramp_backward_kinks(&p, kink) {
+                KINKS_MULTIPLY => out.product(&RampBackward::<T, true, false, KINKS_MULTIPLY>::new(p, kink)),
+                KINKS_MULTIPLY_ZERO_BELOW => {
+                    out.product(&RampBackward::<T, true, false, KINKS_MULTIPLY_ZERO_BELOW>::new(p, kink))
+                }
+                _ => out.product(&RampBackward::<T, true, false>::new(p, kink)),
+            },
             (false, true) => match RampBackwardBits16::<true>::new(&p, kink) {
                 Some(k) => out.map(&k),
                 None => out.map(&RampBackward::<T, false, true>::new(p, kink)),
