@@ -7,7 +7,7 @@ use crate::kernels::{
     NegRelu, Product, RampBackward, RampBackwardBits16, RampBackwardFromOutput, RampForward, Relu, ReluBackward,
     SlopedUnit, Threshold, ThresholdBackward, ramp_backward_kinks, ramp_backward_multiplies,
 };
-use crate::op::{Kink, Ramp};
+use crate::op::{Kink, Ramp, RampParams};
 use crate::run;
 
 /// Whether a ramp is a leaky ReLU whose forward is the [`SlopedUnit`] kernel: threshold
@@ -172,6 +172,18 @@ pub fn relu_backward_from_output<T: Element>(y: &[T], dy: &[T], dx: &mut [T]) {
     relu_backward(y, dy, dx);
 }
 
+/// [`RampBackward`] that multiplies, with its `KINKS` as constants where they are known
+/// ([`ramp_backward_kinks`]).
+fn ramp_backward_product<T: Float, const CAP: bool>(out: impl BinaryOut<T>, p: RampParams<T>, kink: Kink) {
+    match ramp_backward_kinks(&p, kink) {
+        KINKS_MULTIPLY => out.product(&RampBackward::<T, true, CAP, KINKS_MULTIPLY>::new(p, kink)),
+        KINKS_MULTIPLY_ZERO_BELOW => {
+            out.product(&RampBackward::<T, true, CAP, KINKS_MULTIPLY_ZERO_BELOW>::new(p, kink))
+        }
+        _ => out.product(&RampBackward::<T, true, CAP>::new(p, kink)),
+    }
+}
+
 impl Ramp {
     fn is_relu(&self) -> bool {
         *self == Ramp::relu()
@@ -278,21 +290,9 @@ impl Ramp {
         }
         let p = self.params::<T>();
         match (ramp_backward_multiplies(&p, kink), p.cap) {
-            (true, true) => match ramp_backward_kinks(&p, kink) {
-                KINKS_MULTIPLY => out.product(&RampBackward::<T, true, true, KINKS_MULTIPLY>::new(p, kink)),
-                KINKS_MULTIPLY_ZERO_BELOW => {
-                    out.product(&RampBackward::<T, true, true, KINKS_MULTIPLY_ZERO_BELOW>::new(p, kink))
-                }
-                _ => out.product(&RampBackward::<T, true, true>::new(p, kink)),
-            },
+            (true, true) => ramp_backward_product::<T, true>(out, p, kink),
             (true, false) if LeakyBackward::fits(&p, kink) => out.product(&LeakyBackward(p.a)),
-            (true, false) => match ramp_backward_kinks(&p, kink) {
-                KINKS_MULTIPLY => out.product(&RampBackward::<T, true, false, KINKS_MULTIPLY>::new(p, kink)),
-                KINKS_MULTIPLY_ZERO_BELOW => {
-                    out.product(&RampBackward::<T, true, false, KINKS_MULTIPLY_ZERO_BELOW>::new(p, kink))
-                }
-                _ => out.product(&RampBackward::<T, true, false>::new(p, kink)),
-            },
+            (true, false) => ramp_backward_product::<T, false>(out, p, kink),
             (false, true) => match RampBackwardBits16::<true>::new(&p, kink) {
                 Some(k) => out.map(&k),
                 None => out.map(&RampBackward::<T, false, true>::new(p, kink)),
