@@ -188,6 +188,12 @@ macro_rules! for_each_stream_step {
 }
 pub(crate) use for_each_stream_step;
 
+/// The L1 temporary of [`stream_steps!`], on a cache line of its own, so that the bodies
+/// that take whole 64-byte registers from the first line of their output write it without
+/// a masked head and tail.
+#[repr(C, align(64))]
+pub(crate) struct StepBuffer<T>(pub [T; STEP_BYTES]);
+
 /// The walk of the streaming drivers over `$out`'s first `$n` elements of `$elem`: with
 /// `$r` a range of the inputs and `$dst` where its results go, `$compute` writes the
 /// elements before `$out`'s first cache line straight into it (plain stores), then each
@@ -208,7 +214,8 @@ macro_rules! stream_steps {
             $compute
         }
         // Sized for 1-byte elements, the most per step (wider ones use part).
-        let mut tmp = [$fill; STEP_BYTES];
+        let mut tmp = $crate::arch::stream::StepBuffer([$fill; STEP_BYTES]);
+        let tmp = &mut tmp.0;
         let ahead = PREFETCH_AHEAD_BYTES / core::mem::size_of::<$elem>();
         let tail = $crate::arch::stream::for_each_stream_step!($elem, head, n, step, |i| {
             if i + ahead + step <= n {
