@@ -185,31 +185,26 @@ pub fn prelu_backward<T: Float>(
     let level = dispatch::level();
     let block = s.rows_per_block() * s.row;
     let ranges = par::plan(x.len(), size_of::<T>(), block);
+    let planes = PlanesBackward {
+        level,
+        run: s.run,
+        weight,
+        kink,
+        // Channel-last rows take each element's slope in the kernel instead.
+        kernels: if s.run == 1 {
+            Vec::new()
+        } else {
+            weight.iter().map(|w| PlaneBackward::new(w.widen(), kink)).collect()
+        },
+    };
     let mut partials: Vec<Vec<f64>> = vec![Vec::new(); ranges.len()];
     let tasks: Vec<_> = split_mut(dx, &ranges).into_iter().zip(partials.iter_mut()).zip(&ranges).collect();
     par::run(tasks, |((dx, partial), r)| {
         let (x, dy) = (&x[r.clone()], &dy[r.clone()]);
-        for (x, dy) in x.chunks(block).zip(dy.chunks(block)) {
-            partial.extend(block_weight_grad(level, x, dy, s));
-        }
-        for ((x, dy), dx) in x.chunks_exact(s.row).zip(dy.chunks_exact(s.row)).zip(dx.chunks_exact_mut(s.row)) {
-            if s.run == 1 {
-                match kink {
-                    Kink::Lower => arch::map3(level, &SlopedByBackward::<LOWER>, x, weight, dy, dx),
-                    Kink::Upper => arch::map3(level, &SlopedByBackward::<UPPER>, x, weight, dy, dx),
-                    Kink::Mid => arch::map3(level, &SlopedByBackward::<MID>, x, weight, dy, dx),
-                }
-            } else {
-                let runs = x.chunks_exact(s.run).zip(dy.chunks_exact(s.run)).zip(dx.chunks_exact_mut(s.run));
-                for (((x, dy), dx), w) in runs.zip(weight) {
-                    let k = SlopedBackward::new(w.widen(), kink);
-                    if LeakyBackward::fits_sloped(&k) {
-                        arch::product_select(level, &LeakyBackward(k.a), x, dy, dx);
-                    } else {
-                        arch::product_select(level, &k, x, dy, dx);
-                    }
-                }
-            }
+        for ((x, dy), dx) in x.chunks(block).zip(dy.chunks(block)).zip(dx.chunks_mut(block)) {
+            let mut acc = vec![0.0_f64; s.channels];
+            arch::prelu_backward_rows(level, x, dy, dx, &planes, &mut acc);
+            partial.extend(acc);
         }
     });
     let mut total = vec![0.0_f64; s.channels];
@@ -230,11 +225,54 @@ fn canonical_nan(v: f64) -> f64 {
     if v.is_nan() { f64::NAN } else { v }
 }
 
-/// The per-channel sums of one block (whole rows), in index order.
-fn block_weight_grad<T: Float>(level: arch::Level, x: &[T], dy: &[T], s: Shape) -> Vec<f64> {
-    let mut acc = vec![0.0_f64; s.channels];
-    arch::prelu_weight_grad(level, x, dy, s.run, &mut acc);
-    acc
+/// The `dx` kernel of one channel-first plane: the ramp backward with the channel's slope,
+/// by the one-compare kernel where it fits.
+struct PlaneBackward<C> {
+    sloped: SlopedBackward<C>,
+    leaky: bool,
+}
+
+impl<C: Compute> PlaneBackward<C> {
+    fn new(slope: C, kink: Kink) -> Self {
+        let sloped = SlopedBackward::new(slope, kink);
+        let leaky = LeakyBackward::fits_sloped(&sloped);
+        PlaneBackward { sloped, leaky }
+    }
+}
+
+/// PReLU backward's `dx`, piece by piece as the slope gradient walks the input.
+struct PlanesBackward<'w, T: Float> {
+    level: arch::Level,
+    run: usize,
+    weight: &'w [T],
+    kink: Kink,
+    kernels: Vec<PlaneBackward<T::C>>,
+}
+
+impl<T: Float> arch::generic::PreluDx<T> for PlanesBackward<'_, T> {
+    fn run(&self) -> usize {
+        self.run
+    }
+
+    fn piece(&self, channel: usize, x: &[T], dy: &[T], dx: &mut [T]) {
+        let k = &self.kernels[channel];
+        if k.leaky {
+            arch::product_select(self.level, &LeakyBackward(k.sloped.a), x, dy, dx);
+        } else {
+            arch::product_select(self.level, &k.sloped, x, dy, dx);
+        }
+    }
+
+    fn rows(&self, x: &[T], dy: &[T], dx: &mut [T]) {
+        let (level, weight, row) = (self.level, self.weight, self.weight.len());
+        for ((x, dy), dx) in x.chunks_exact(row).zip(dy.chunks_exact(row)).zip(dx.chunks_exact_mut(row)) {
+            match self.kink {
+                Kink::Lower => arch::map3(level, &SlopedByBackward::<LOWER>, x, weight, dy, dx),
+                Kink::Upper => arch::map3(level, &SlopedByBackward::<UPPER>, x, weight, dy, dx),
+                Kink::Mid => arch::map3(level, &SlopedByBackward::<MID>, x, weight, dy, dx),
+            }
+        }
+    }
 }
 
 /// The slope gradient by the definition, for tests: the same blocks, one thread.

@@ -10,7 +10,7 @@ use core::mem::size_of;
 
 use half::{bf16, f16};
 
-use crate::arch::generic::{mask_bits, select_by_bits, unaligned_head};
+use crate::arch::generic::{SUM_GROUP, SumTerms, add_columns_portable, mask_bits, select_by_bits, unaligned_head};
 use crate::arch::stream::{PREFETCH_AHEAD_BYTES, STREAM_ALIGN, for_each_stream_step, prefetch};
 use crate::element::Float;
 use crate::element::sealed::Sealed;
@@ -1266,6 +1266,42 @@ pub(crate) unsafe fn relu_stream_f64(x: &[f64], y: &mut [f64]) {
     unsafe { _mm_sfence() };
 }
 
+/// [`ColumnSums::add_columns`](crate::arch::generic::ColumnSums::add_columns) on v3: the
+/// eight sums in two registers (lane `c` of sum `q` channel `4q + c`), advanced four
+/// columns at a time. A 4 x 4 block of terms (four channels' next four) is transposed into
+/// its columns by the loads, which place the 128-bit halves (channels `c` and `c + 2` in
+/// one register), and one shuffle a column. Bitwise the portable order: each lane adds its
+/// channel's terms one at a time, in index order.
+///
+/// # Safety
+/// AVX must be available.
+#[inline(always)]
+pub(crate) unsafe fn add_columns(sums: &mut [f64; SUM_GROUP], terms: &SumTerms, width: usize, len: usize) {
+    const { assert!(SUM_GROUP == 8) };
+    let whole = len - len % 4;
+    // SAFETY: AVX (caller); every load reads 2 f64 of a row at `at + 2 <= whole <=
+    // SUM_CHUNK`; each sum is 4 f64 of `sums` at `4q + 4 <= SUM_GROUP`.
+    unsafe {
+        let half = |c: usize, at: usize| {
+            let low = _mm256_castpd128_pd256(_mm_loadu_pd(terms[c][at..].as_ptr()));
+            _mm256_insertf128_pd::<1>(low, _mm_loadu_pd(terms[c + 2][at..].as_ptr()))
+        };
+        let mut acc: [__m256d; 2] = core::array::from_fn(|q| _mm256_loadu_pd(sums[4 * q..].as_ptr()));
+        for at in (0..whole).step_by(2) {
+            for (q, acc) in acc.iter_mut().enumerate() {
+                // Lanes 0-1: channels 4q, 4q+1; lanes 2-3: channels 4q+2, 4q+3; two columns.
+                let (r0, r1) = (half(4 * q, at), half(4 * q + 1, at));
+                *acc = _mm256_add_pd(*acc, _mm256_unpacklo_pd(r0, r1));
+                *acc = _mm256_add_pd(*acc, _mm256_unpackhi_pd(r0, r1));
+            }
+        }
+        for (q, acc) in acc.iter().enumerate() {
+            _mm256_storeu_pd(sums[4 * q..].as_mut_ptr(), *acc);
+        }
+    }
+    add_columns_portable(&mut sums[..width], terms, whole..len);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1438,6 +1474,48 @@ mod tests {
         for c in converters() {
             check::<f16>(c);
             check::<bf16>(c);
+        }
+    }
+
+    /// [`add_columns`] against the portable sums, bit for bit: terms whose order of
+    /// addition shows in the result (magnitudes from 1e-20 to 1e20 and 1e+-300, infinities
+    /// of both signs, NaN, signed zeros), every group width and every length of a chunk.
+    #[test]
+    fn add_columns_is_the_portable_order() {
+        use crate::arch::generic::{SUM_CHUNK, SUM_GROUP, SumTerms, add_columns_portable};
+        #[target_feature(enable = "avx")]
+        unsafe fn vector(sums: &mut [f64; SUM_GROUP], terms: &SumTerms, width: usize, len: usize) {
+            // SAFETY: the feature is enabled here and checked by the caller.
+            unsafe { add_columns(sums, terms, width, len) }
+        }
+        if !have_v3() {
+            return;
+        }
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let special = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -0.0, 0.0, 1e300, -1e300, 1e-300];
+            match (state >> 54) as usize {
+                i if i < special.len() => special[i],
+                _ => ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 10f64.powi((state % 40) as i32 - 20),
+            }
+        };
+        for width in 1..=SUM_GROUP {
+            for len in 0..=SUM_CHUNK {
+                let terms: SumTerms = core::array::from_fn(|_| core::array::from_fn(|_| next()));
+                let start: [f64; SUM_GROUP] = core::array::from_fn(|_| next());
+                let mut want = start;
+                add_columns_portable(&mut want[..width], &terms, 0..len);
+                let mut got = start;
+                // SAFETY: the level was found above.
+                unsafe { vector(&mut got, &terms, width, len) };
+                for c in 0..width {
+                    // Which NaN a sum of two NaNs is the compiler's choice (the crate
+                    // returns the canonical NaN for every NaN sum).
+                    let bits = |v: f64| if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() };
+                    assert_eq!(bits(got[c]), bits(want[c]), "v3 width {width} len {len} channel {c}");
+                }
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ use core::mem::size_of;
 use half::{bf16, f16};
 
 use crate::arch::avx2::{self, Convert16, Half};
+use crate::arch::generic::{SUM_GROUP, SumTerms, add_columns_portable};
 use crate::kernels::{Lanes, Product};
 
 /// The bits `x > 0` (false for NaN) of 64 f32.
@@ -786,6 +787,48 @@ pub(crate) unsafe fn product_select_16_bf16<T: Half512, K: Product<T>>(k: &K, a:
     unsafe { avx2::product_select_16::<T, K, Avx512Bf16Convert>(k, a, b, out) }
 }
 
+/// [`ColumnSums::add_columns`](crate::arch::generic::ColumnSums::add_columns) on v4: the
+/// eight sums in one register (lane `c` channel `c`), advanced eight columns at a time. An
+/// 8 x 8 block of terms (eight channels' next eight) is transposed into its columns: the
+/// loads place the 256-bit halves (channels `c` and `c + 4` in one register), two shuffle
+/// stages the rest, 16 shuffles a block where the compiler's own code gathered each column
+/// (measured on the AVX-512 Xeon with the `dx` pass of the time, f32 at 64K elements, 64
+/// channels first: 0.59 -> 0.45 ns an element). Bitwise the portable order: each lane adds
+/// its channel's terms one at a time, in index order.
+///
+/// # Safety
+/// AVX-512F must be available.
+#[inline(always)]
+pub(crate) unsafe fn add_columns(sums: &mut [f64; SUM_GROUP], terms: &SumTerms, width: usize, len: usize) {
+    const { assert!(SUM_GROUP == 8) };
+    const EVEN: [i64; 8] = [0, 1, 8, 9, 4, 5, 12, 13];
+    const ODD: [i64; 8] = [2, 3, 10, 11, 6, 7, 14, 15];
+    let whole = len - len % 4;
+    // SAFETY: AVX-512F (caller); every load reads 4 f64 of a row at `at + 4 <= whole <=
+    // SUM_CHUNK`; the sums are 8 f64.
+    unsafe {
+        let even = _mm512_loadu_si512(EVEN.as_ptr().cast());
+        let odd = _mm512_loadu_si512(ODD.as_ptr().cast());
+        let half = |c: usize, at: usize| {
+            let low = _mm512_castpd256_pd512(_mm256_loadu_pd(terms[c][at..].as_ptr()));
+            _mm512_insertf64x4::<1>(low, _mm256_loadu_pd(terms[c + 4][at..].as_ptr()))
+        };
+        let mut acc = _mm512_loadu_pd(sums.as_ptr());
+        for at in (0..whole).step_by(4) {
+            // Lanes 0-3: channels 0-3; lanes 4-7: channels 4-7; four columns.
+            let (r0, r1, r2, r3) = (half(0, at), half(1, at), half(2, at), half(3, at));
+            let (a0, a1) = (_mm512_unpacklo_pd(r0, r1), _mm512_unpackhi_pd(r0, r1));
+            let (a2, a3) = (_mm512_unpacklo_pd(r2, r3), _mm512_unpackhi_pd(r2, r3));
+            acc = _mm512_add_pd(acc, _mm512_permutex2var_pd(a0, even, a2));
+            acc = _mm512_add_pd(acc, _mm512_permutex2var_pd(a1, even, a3));
+            acc = _mm512_add_pd(acc, _mm512_permutex2var_pd(a0, odd, a2));
+            acc = _mm512_add_pd(acc, _mm512_permutex2var_pd(a1, odd, a3));
+        }
+        _mm512_storeu_pd(sums.as_mut_ptr(), acc);
+    }
+    add_columns_portable(&mut sums[..width], terms, whole..len);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -849,6 +892,48 @@ mod tests {
                     };
                     let diff = first_difference(&leaky[r.clone()], &out);
                     assert_eq!(diff, None, "(index, x, dy, got, want) of the leaky backward, c = {c}, {r:?}");
+                }
+            }
+        }
+    }
+
+    /// [`add_columns`] against the portable sums, bit for bit: terms whose order of
+    /// addition shows in the result (magnitudes from 1e-20 to 1e20 and 1e+-300, infinities
+    /// of both signs, NaN, signed zeros), every group width and every length of a chunk.
+    #[test]
+    fn add_columns_is_the_portable_order() {
+        use crate::arch::generic::{SUM_CHUNK, SUM_GROUP, SumTerms, add_columns_portable};
+        #[target_feature(enable = "avx512f")]
+        unsafe fn vector(sums: &mut [f64; SUM_GROUP], terms: &SumTerms, width: usize, len: usize) {
+            // SAFETY: the feature is enabled here and checked by the caller.
+            unsafe { add_columns(sums, terms, width, len) }
+        }
+        if !crate::dispatch::Isa::V4.is_available() {
+            return;
+        }
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let special = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -0.0, 0.0, 1e300, -1e300, 1e-300];
+            match (state >> 54) as usize {
+                i if i < special.len() => special[i],
+                _ => ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 10f64.powi((state % 40) as i32 - 20),
+            }
+        };
+        for width in 1..=SUM_GROUP {
+            for len in 0..=SUM_CHUNK {
+                let terms: SumTerms = core::array::from_fn(|_| core::array::from_fn(|_| next()));
+                let start: [f64; SUM_GROUP] = core::array::from_fn(|_| next());
+                let mut want = start;
+                add_columns_portable(&mut want[..width], &terms, 0..len);
+                let mut got = start;
+                // SAFETY: the level was found above.
+                unsafe { vector(&mut got, &terms, width, len) };
+                for c in 0..width {
+                    // Which NaN a sum of two NaNs is the compiler's choice (the crate
+                    // returns the canonical NaN for every NaN sum).
+                    let bits = |v: f64| if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() };
+                    assert_eq!(bits(got[c]), bits(want[c]), "v4 width {width} len {len} channel {c}");
                 }
             }
         }

@@ -133,7 +133,6 @@ drivers! {
         fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mut [T]);
         fn map3<T: Copy, K: Map3<T>>(k: &K, a: &[T], b: &[T], c: &[T], out: &mut [T]);
         fn bias_relu_rows<T: Float>(a: &mut [T], bias: &[T]);
-        fn prelu_weight_grad<T: Float>(x: &[T], dy: &[T], run: usize, acc: &mut [f64]);
     }
     x86_bodies {
         fn relu_stream<T: Element>(x: &[T], y: &mut [T]);
@@ -146,6 +145,7 @@ drivers! {
         fn product_select_inplace<T: Float, K: Product<T>>(k: &K, a: Option<&[T]>, b: &mut [T]);
         fn product_select_inplace_spans<T: Float, K: Product<T>>(k: &K, a: Option<&[T]>, b: &mut [T]);
         fn prelu_planes<T: Float>(x: &[T], weight: &[T], run: usize, y: &mut [T]);
+        fn prelu_backward_rows<T: Float, D: generic::PreluDx<T>>(x: &[T], dy: &[T], dx: &mut [T], planes: &D, acc: &mut [f64]);
         fn prelu_planes_inplace<T: Float>(weight: &[T], run: usize, x: &mut [T]);
         fn map1_inplace<T: Copy, K: Map1<T>>(k: &K, x: &mut [T]);
         fn map2_inplace<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &mut [T]);
