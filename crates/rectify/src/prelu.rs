@@ -1,6 +1,6 @@
 //! PReLU: a learned slope per channel.
 
-use core::mem::size_of;
+use core::mem::{size_of, size_of_val};
 
 use crate::arch;
 use crate::dispatch;
@@ -191,6 +191,7 @@ pub fn prelu_backward<T: Float>(
         weight,
         kink,
         // Channel-last rows take each element's slope in the kernel instead.
+        far: size_of_val(x) >= PREFETCH_MIN_BYTES,
         kernels: if s.run == 1 {
             Vec::new()
         } else {
@@ -225,6 +226,11 @@ fn canonical_nan(v: f64) -> f64 {
     if v.is_nan() { f64::NAN } else { v }
 }
 
+/// Arrays from this size on are prefetched by [`prelu_backward`]'s walk
+/// ([`arch::generic::PreluDx::far`]): at 1M f32 elements (4 MiB) it measured neither
+/// faster nor slower, at 4M faster.
+const PREFETCH_MIN_BYTES: usize = 8 << 20;
+
 /// The `dx` kernel of one channel-first plane: the ramp backward with the channel's slope,
 /// by the one-compare kernel where it fits.
 struct PlaneBackward<C> {
@@ -247,6 +253,7 @@ struct PlanesBackward<'w, T: Float> {
     weight: &'w [T],
     kink: Kink,
     kernels: Vec<PlaneBackward<T::C>>,
+    far: bool,
 }
 
 impl<T: Float> arch::generic::PreluDx<T> for PlanesBackward<'_, T> {
@@ -261,6 +268,10 @@ impl<T: Float> arch::generic::PreluDx<T> for PlanesBackward<'_, T> {
         } else {
             arch::product_select(self.level, &k.sloped, x, dy, dx);
         }
+    }
+
+    fn far(&self) -> bool {
+        self.far
     }
 
     fn rows(&self, x: &[T], dy: &[T], dx: &mut [T]) {

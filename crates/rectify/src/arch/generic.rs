@@ -295,6 +295,26 @@ pub(crate) trait PreluDx<T> {
     fn piece(&self, channel: usize, x: &[T], dy: &[T], dx: &mut [T]);
     /// `dx` of whole channel-last rows (`run() == 1`), many at a time.
     fn rows(&self, x: &[T], dy: &[T], dx: &mut [T]);
+    /// Whether the arrays lie beyond the caches, where the walk prefetches each piece's
+    /// `x`, `dy` and `dx` ahead.
+    fn far(&self) -> bool;
+}
+
+/// How far ahead of a piece [`prelu_backward_with`] prefetches the same channel's `x`,
+/// `dy` and `dx` where [`PreluDx::far`]: eight channels' three arrays side by side are more
+/// streams than the hardware prefetchers keep ahead (measured on the AVX-512 Xeon, f32, 64
+/// channels first: 4M elements 0.75 -> 0.67 ns an element, 16M 1.25 -> 0.98; in the caches
+/// the same prefetches cost up to 10%). The output too: a line fetched before the stores
+/// arrive is written without waiting for its read.
+const PRELU_PREFETCH_AHEAD_BYTES: usize = 2048;
+
+/// Prefetches the `len` elements of `s` from `at` on (a hint: any `at`, it never faults).
+#[inline(always)]
+fn prefetch_piece<T>(s: &[T], at: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    crate::arch::stream::prefetch(s.as_ptr().wrapping_add(at).cast(), len * size_of::<T>());
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (s, at, len);
 }
 
 /// PReLU backward over whole rows (`x.len()` a multiple of `acc.len() * planes.run()`):
@@ -344,6 +364,7 @@ pub(crate) unsafe fn prelu_backward_with<C: ColumnSums, T: Float, D: PreluDx<T>>
         planes.rows(x, dy, dx);
         return;
     }
+    let far = planes.far();
     let mut terms: SumTerms = [[0.0; SUM_CHUNK]; SUM_GROUP];
     let rows = x.chunks_exact(row).zip(dy.chunks_exact(row)).zip(dx.chunks_exact_mut(row));
     for ((x, dy), dx) in rows {
@@ -355,6 +376,12 @@ pub(crate) unsafe fn prelu_backward_with<C: ColumnSums, T: Float, D: PreluDx<T>>
                 let len = SUM_CHUNK.min(run - k);
                 for (c, terms) in terms[..width].iter_mut().enumerate() {
                     let piece = (g + c) * run + k..(g + c) * run + k + len;
+                    if far {
+                        let ahead = piece.start + PRELU_PREFETCH_AHEAD_BYTES / size_of::<T>();
+                        prefetch_piece(x, ahead, len);
+                        prefetch_piece(dy, ahead, len);
+                        prefetch_piece(dx, ahead, len);
+                    }
                     let (x, dy) = (&x[piece.clone()], &dy[piece.clone()]);
                     for ((t, &x), &dy) in terms.iter_mut().zip(x).zip(dy) {
                         *t = term(x, dy);
