@@ -239,6 +239,35 @@ pub(crate) mod sealed {
             unsafe { Self::product_select_v3(k, a, b, out) }
         }
 
+        /// The PReLU slope gradient's terms at x86-64-v3 (`out[i]` the term of `x[i]` and
+        /// `dy[i]`, [`crate::arch::generic::prelu_term`]): the vector loop (default); f16
+        /// and bf16 override this to widen in registers (F16C, shifts) instead of lane by
+        /// lane.
+        ///
+        /// # Safety
+        /// x86-64-v3 must be available.
+        #[inline(always)]
+        unsafe fn prelu_terms_v3(x: &[Self], dy: &[Self], out: &mut [f64])
+        where
+            Self: crate::element::Float,
+        {
+            crate::arch::generic::prelu_terms(x, dy, out)
+        }
+
+        /// [`FloatSealed::prelu_terms_v3`] at x86-64-v4 (default: the same; bf16 the
+        /// vector loop, which widens at AVX-512 width by a shift).
+        ///
+        /// # Safety
+        /// x86-64-v4 must be available.
+        #[inline(always)]
+        unsafe fn prelu_terms_v4(x: &[Self], dy: &[Self], out: &mut [f64])
+        where
+            Self: crate::element::Float,
+        {
+            // SAFETY: v4 includes v3 (caller).
+            unsafe { Self::prelu_terms_v3(x, dy, out) }
+        }
+
         /// `b = k(a, b)` (`a` of `None`: `b = k(b)`) straight over `b` at x86-64-v4, where
         /// the type has a body that reads each vector before it writes it (f16 and bf16 ops
         /// that scale one input, with the CPU's FP16 or BF16 extension); `false`, and
@@ -637,6 +666,22 @@ macro_rules! half_float {
             }
         }
         impl sealed::FloatSealed for $t {
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn prelu_terms_v3(x: &[Self], dy: &[Self], out: &mut [f64]) {
+                // SAFETY: the caller guarantees x86-64-v3 (F16C, AVX2).
+                unsafe { crate::arch::avx2::prelu_terms_16(x, dy, out) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn prelu_terms_v4(x: &[Self], dy: &[Self], out: &mut [f64]) {
+                if <Self as crate::arch::avx2::Half>::WIDEN_BY_SHIFT {
+                    crate::arch::generic::prelu_terms(x, dy, out);
+                } else {
+                    // SAFETY: the caller guarantees x86-64-v4, which includes v3.
+                    unsafe { crate::arch::avx2::prelu_terms_16(x, dy, out) }
+                }
+            }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
             unsafe fn product_select_v3<K: crate::kernels::Product<Self>>(

@@ -237,8 +237,30 @@ pub(crate) const SUM_CHUNK: usize = 128;
 /// The next [`SUM_CHUNK`] terms of [`SUM_GROUP`] channels, one row per channel.
 pub(crate) type SumTerms = [[f64; SUM_CHUNK]; SUM_GROUP];
 
-/// How a level adds a [`SumTerms`] block to the running sums of its channels.
+/// One term of the PReLU slope gradient: `x * dy` in f64 where `x < 0`, else `+0.0`.
+#[inline(always)]
+pub(crate) fn prelu_term<T: Float>(x: T, dy: T) -> f64 {
+    let xc = x.widen();
+    let p = xc.to_f64() * dy.widen().to_f64();
+    if xc < T::C::ZERO { p } else { 0.0 }
+}
+
+/// [`prelu_term`] of each element, a vector loop.
+#[inline(always)]
+pub(crate) fn prelu_terms<T: Float>(x: &[T], dy: &[T], out: &mut [f64]) {
+    for ((t, &x), &dy) in out.iter_mut().zip(x).zip(dy) {
+        *t = prelu_term(x, dy);
+    }
+}
+
+/// How a level computes the PReLU slope gradient's terms and adds a [`SumTerms`] block to
+/// the running sums of its channels.
 pub(crate) trait ColumnSums {
+    /// `out[i] = prelu_term(x[i], dy[i])`.
+    ///
+    /// # Safety
+    /// The implementing level's features must be available.
+    unsafe fn terms<T: Float>(x: &[T], dy: &[T], out: &mut [f64]);
     /// For `j` in `0..len` in order, `sums[c] += terms[c][j]` for every channel
     /// `c < width`: each sum one dependent addition per term, in index order. Sums from
     /// `width` on may change.
@@ -252,6 +274,10 @@ pub(crate) trait ColumnSums {
 pub(crate) struct PortableColumns;
 
 impl ColumnSums for PortableColumns {
+    #[inline(always)]
+    unsafe fn terms<T: Float>(x: &[T], dy: &[T], out: &mut [f64]) {
+        prelu_terms(x, dy, out);
+    }
     #[inline(always)]
     unsafe fn add_columns(sums: &mut [f64; SUM_GROUP], terms: &SumTerms, width: usize, len: usize) {
         if width == SUM_GROUP {
@@ -344,12 +370,6 @@ pub(crate) unsafe fn prelu_backward_with<C: ColumnSums, T: Float, D: PreluDx<T>>
     planes: &D,
     acc: &mut [f64],
 ) {
-    #[inline(always)]
-    fn term<T: Float>(x: T, dy: T) -> f64 {
-        let xc = x.widen();
-        let p = xc.to_f64() * dy.widen().to_f64();
-        if xc < T::C::ZERO { p } else { 0.0 }
-    }
     let channels = acc.len();
     let run = planes.run();
     let row = channels * run;
@@ -358,7 +378,7 @@ pub(crate) unsafe fn prelu_backward_with<C: ColumnSums, T: Float, D: PreluDx<T>>
         // already. `dx` after all the sums: the rows are few enough to stay in L2.
         for (x, dy) in x.chunks_exact(row).zip(dy.chunks_exact(row)) {
             for ((&x, &dy), acc) in x.iter().zip(dy).zip(acc.iter_mut()) {
-                *acc += term(x, dy);
+                *acc += prelu_term(x, dy);
             }
         }
         planes.rows(x, dy, dx);
@@ -383,9 +403,8 @@ pub(crate) unsafe fn prelu_backward_with<C: ColumnSums, T: Float, D: PreluDx<T>>
                         prefetch_piece(dx, ahead, len);
                     }
                     let (x, dy) = (&x[piece.clone()], &dy[piece.clone()]);
-                    for ((t, &x), &dy) in terms.iter_mut().zip(x).zip(dy) {
-                        *t = term(x, dy);
-                    }
+                    // SAFETY: `C`'s level (caller).
+                    unsafe { C::terms(x, dy, &mut terms[..len]) };
                     planes.piece(g + c, x, dy, &mut dx[piece]);
                 }
                 // SAFETY: `C`'s level (caller).
@@ -530,6 +549,11 @@ pub(crate) mod x86 {
 
     impl super::ColumnSums for V3 {
         #[inline(always)]
+        unsafe fn terms<T: Float>(x: &[T], dy: &[T], out: &mut [f64]) {
+            // SAFETY: v3 (caller) includes x86-64-v3.
+            unsafe { T::prelu_terms_v3(x, dy, out) }
+        }
+        #[inline(always)]
         unsafe fn add_columns(sums: &mut [f64; super::SUM_GROUP], terms: &super::SumTerms, width: usize, len: usize) {
             // SAFETY: v3 (caller) includes AVX.
             unsafe { avx2::add_columns(sums, terms, width, len) }
@@ -537,6 +561,11 @@ pub(crate) mod x86 {
     }
 
     impl super::ColumnSums for V4 {
+        #[inline(always)]
+        unsafe fn terms<T: Float>(x: &[T], dy: &[T], out: &mut [f64]) {
+            // SAFETY: v4 (caller).
+            unsafe { T::prelu_terms_v4(x, dy, out) }
+        }
         #[inline(always)]
         unsafe fn add_columns(sums: &mut [f64; super::SUM_GROUP], terms: &super::SumTerms, width: usize, len: usize) {
             // SAFETY: v4 (caller) includes AVX-512F.
