@@ -184,14 +184,19 @@ pub fn prelu_backward<T: Float>(
     let s = shape(x.len(), weight.len(), layout);
     let level = dispatch::level();
     let block = s.rows_per_block() * s.row;
-    let ranges = par::plan(x.len(), size_of::<T>(), block);
+    // One row (one block of the sum) splits between threads by channels: each channel's
+    // sum is the same chain of additions on whichever thread. The splits fall on whole
+    // planes that end on whole cache lines.
+    let by_channels = x.len() == s.row && s.run > 1;
+    let planes_grain = s.run / gcd(s.run, 64) * 64;
+    let ranges = par::plan(x.len(), size_of::<T>(), if by_channels { planes_grain } else { block });
     let planes = PlanesBackward {
         level,
         run: s.run,
         weight,
         kink,
-        // Channel-last rows take each element's slope in the kernel instead.
         far: size_of_val(x) >= PREFETCH_MIN_BYTES,
+        // Channel-last rows take each element's slope in the kernel instead.
         kernels: if s.run == 1 {
             Vec::new()
         } else {
@@ -202,12 +207,23 @@ pub fn prelu_backward<T: Float>(
     let tasks: Vec<_> = split_mut(dx, &ranges).into_iter().zip(partials.iter_mut()).zip(&ranges).collect();
     par::run(tasks, |((dx, partial), r)| {
         let (x, dy) = (&x[r.clone()], &dy[r.clone()]);
+        if by_channels {
+            let planes = ChannelsFrom { planes: &planes, first: r.start / s.run };
+            let mut acc = vec![0.0_f64; r.len() / s.run];
+            arch::prelu_backward_rows(level, x, dy, dx, &planes, &mut acc);
+            *partial = acc;
+            return;
+        }
         for ((x, dy), dx) in x.chunks(block).zip(dy.chunks(block)).zip(dx.chunks_mut(block)) {
             let mut acc = vec![0.0_f64; s.channels];
             arch::prelu_backward_rows(level, x, dy, dx, &planes, &mut acc);
             partial.extend(acc);
         }
     });
+    if by_channels {
+        // The one block's sums, channel after channel.
+        partials = vec![partials.concat()];
+    }
     let mut total = vec![0.0_f64; s.channels];
     for partial in &partials {
         for block in partial.chunks_exact(s.channels) {
@@ -221,9 +237,38 @@ pub fn prelu_backward<T: Float>(
     }
 }
 
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
 /// `f64::NAN` for every NaN, other values unchanged.
 fn canonical_nan(v: f64) -> f64 {
     if v.is_nan() { f64::NAN } else { v }
+}
+
+/// [`PlanesBackward`] of the channels from `first` on, for a thread that takes them.
+struct ChannelsFrom<'p, 'w, T: Float> {
+    planes: &'p PlanesBackward<'w, T>,
+    first: usize,
+}
+
+impl<T: Float> arch::generic::PreluDx<T> for ChannelsFrom<'_, '_, T> {
+    fn run(&self) -> usize {
+        self.planes.run()
+    }
+
+    fn piece(&self, channel: usize, x: &[T], dy: &[T], dx: &mut [T]) {
+        self.planes.piece(self.first + channel, x, dy, dx);
+    }
+
+    fn far(&self) -> bool {
+        self.planes.far()
+    }
+
+    fn rows(&self, x: &[T], dy: &[T], dx: &mut [T]) {
+        // Channel-last rows never split by channels.
+        self.planes.rows(x, dy, dx);
+    }
 }
 
 /// Arrays from this size on are prefetched by [`prelu_backward`]'s walk

@@ -483,6 +483,41 @@ fn prelu_weight_gradient_is_the_same_for_every_thread_count() {
     assert_eq!(dw1.to_vec(), want);
 }
 
+/// One channel-first row splits between threads by whole planes: dx and the slope
+/// gradient are the bits of one thread and of the reference, for planes that are and are
+/// not a whole number of cache lines, channel counts that leave a thread fewer planes, and
+/// every kink, on every level.
+#[test]
+fn prelu_one_row_splits_by_channels_with_the_same_bits() {
+    let mut rng = Rng(9);
+    for (channels, inner) in [(13usize, 64usize), (40, 96), (9, 200), (3, 1000)] {
+        let n = channels * inner;
+        let x: Vec<f32> = (0..n).map(|_| (rng.next_u64() % 2001) as f32 / 100.0 - 10.0).collect();
+        let dy: Vec<f32> = (0..n).map(|_| (rng.next_u64() % 2001) as f32 / 1000.0 - 1.0).collect();
+        let w: Vec<f32> = (0..channels).map(|c| [0.25, 0.0, -0.5, 1.5][c % 4]).collect();
+        let layout = ChannelLayout::First { inner };
+        let want_dw: Vec<u32> = rectify::reference_weight_grad(&x, &dy, channels, layout)
+            .into_iter()
+            .map(|v| (v as f32).to_bits())
+            .collect();
+        on_every_level(&PARS, |isa, par| {
+            for kink in KINKS {
+                let want_dx: Vec<u32> = x
+                    .iter()
+                    .zip(&dy)
+                    .enumerate()
+                    .map(|(i, (&x, &dy))| r::prelu_backward(w[i / inner], x, dy, kink).to_bits())
+                    .collect();
+                let (mut dx, mut dw) = (vec![0.0f32; n], vec![0.0f32; channels]);
+                rectify::prelu_backward(&x, &w, layout, &dy, &mut dx, &mut dw, kink);
+                let what = format!("C={channels} inner={inner} on {isa} {par:?} {kink:?}");
+                assert_eq!(dx.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want_dx, "dx {what}");
+                assert_eq!(dw.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want_dw, "dweight {what}");
+            }
+        });
+    }
+}
+
 fn crelu_and_bias<T: Bits>() {
     let xs = pool::<T>(0.0, f64::INFINITY, 31);
     let dys = dy_pool::<T>();
