@@ -291,6 +291,14 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
             rectify::relu_backward_inplace(&b.x, &mut b.work)
         });
         row("leaky 0.01 out of place", OneToOne, 2.0 * e, |b, r| r.leaky.forward(&b.x, &mut b.out));
+        // One row of 64 channel planes: two threads split it by channels.
+        row("prelu backward (dx, dweight), 64 channels first", TwoToOne, 3.0 * e, |b, _| {
+            let w = [T::from_f32(0.25); 64];
+            let mut dw = [T::from_f32(0.0); 64];
+            let layout = rectify::ChannelLayout::First { inner: b.x.len() / 64 };
+            rectify::prelu_backward(&b.x, &w, layout, &b.dy, &mut b.out, &mut dw, rectify::Kink::Lower);
+            black_box(dw);
+        });
         if threaded {
             continue;
         }
@@ -317,13 +325,6 @@ fn rows_for<T: BenchFloat + 'static>(n: usize, levels: &[Isa], threads: usize, r
             let w = [T::from_f32(0.25); 64];
             let layout = rectify::ChannelLayout::First { inner: b.x.len() / 64 };
             rectify::prelu(&b.x, &w, layout, &mut b.out)
-        });
-        row("prelu backward (dx, dweight), 64 channels first", TwoToOne, 3.0 * e, |b, _| {
-            let w = [T::from_f32(0.25); 64];
-            let mut dw = [T::from_f32(0.0); 64];
-            let layout = rectify::ChannelLayout::First { inner: b.x.len() / 64 };
-            rectify::prelu_backward(&b.x, &w, layout, &b.dy, &mut b.out, &mut dw, rectify::Kink::Lower);
-            black_box(dw);
         });
     }
 }
