@@ -908,45 +908,19 @@ mod tests {
         }
     }
 
-    /// [`add_columns`] against the portable sums, bit for bit: terms whose order of
-    /// addition shows in the result (magnitudes from 1e-20 to 1e20 and 1e+-300, infinities
-    /// of both signs, NaN, signed zeros), every group width and every length of a chunk.
+    /// [`add_columns`] against the portable sums, bit for bit
+    /// ([`crate::arch::generic::check_add_columns`]).
     #[test]
     fn add_columns_is_the_portable_order() {
-        use crate::arch::generic::{SUM_CHUNK, SUM_GROUP, SumTerms, add_columns_portable};
+        use crate::arch::generic::{SUM_GROUP, SumTerms, check_add_columns};
         #[target_feature(enable = "avx512f")]
         unsafe fn vector(sums: &mut [f64; SUM_GROUP], terms: &SumTerms, width: usize, len: usize) {
             // SAFETY: the feature is enabled here and checked by the caller.
             unsafe { add_columns(sums, terms, width, len) }
         }
-        if !crate::dispatch::Isa::V4.is_available() {
-            return;
-        }
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            let special = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -0.0, 0.0, 1e300, -1e300, 1e-300];
-            match (state >> 54) as usize {
-                i if i < special.len() => special[i],
-                _ => ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 10f64.powi((state % 40) as i32 - 20),
-            }
-        };
-        for width in 1..=SUM_GROUP {
-            for len in 0..=SUM_CHUNK {
-                let terms: SumTerms = core::array::from_fn(|_| core::array::from_fn(|_| next()));
-                let start: [f64; SUM_GROUP] = core::array::from_fn(|_| next());
-                let mut want = start;
-                add_columns_portable(&mut want[..width], &terms, 0..len);
-                let mut got = start;
-                // SAFETY: the level was found above.
-                unsafe { vector(&mut got, &terms, width, len) };
-                for c in 0..width {
-                    // Which NaN a sum of two NaNs is the compiler's choice (the crate
-                    // returns the canonical NaN for every NaN sum).
-                    let bits = |v: f64| if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() };
-                    assert_eq!(bits(got[c]), bits(want[c]), "v4 width {width} len {len} channel {c}");
-                }
-            }
+        if crate::dispatch::Isa::V4.is_available() {
+            // SAFETY: the level was found just now.
+            check_add_columns("v4", |sums, terms, width, len| unsafe { vector(sums, terms, width, len) });
         }
     }
 }
