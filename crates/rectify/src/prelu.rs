@@ -190,25 +190,23 @@ pub fn prelu_backward<T: Float>(
     let by_channels = x.len() == s.row && s.run > 1;
     let planes_grain = s.run / gcd(s.run, 64) * 64;
     let ranges = par::plan(x.len(), size_of::<T>(), if by_channels { planes_grain } else { block });
+    // Channel-last rows take each element's slope in the kernel instead.
+    let kernels: Vec<_> =
+        if s.run == 1 { Vec::new() } else { weight.iter().map(|w| PlaneBackward::new(w.widen(), kink)).collect() };
     let planes = PlanesBackward {
         level,
         run: s.run,
         weight,
         kink,
         far: size_of_val(x) >= PREFETCH_MIN_BYTES,
-        // Channel-last rows take each element's slope in the kernel instead.
-        kernels: if s.run == 1 {
-            Vec::new()
-        } else {
-            weight.iter().map(|w| PlaneBackward::new(w.widen(), kink)).collect()
-        },
+        kernels: &kernels,
     };
     let mut partials: Vec<Vec<f64>> = vec![Vec::new(); ranges.len()];
     let tasks: Vec<_> = split_mut(dx, &ranges).into_iter().zip(partials.iter_mut()).zip(&ranges).collect();
     par::run(tasks, |((dx, partial), r)| {
         let (x, dy) = (&x[r.clone()], &dy[r.clone()]);
         if by_channels {
-            let planes = ChannelsFrom { planes: &planes, first: r.start / s.run };
+            let planes = PlanesBackward { kernels: &kernels[r.start / s.run..], ..planes };
             let mut acc = vec![0.0_f64; r.len() / s.run];
             arch::prelu_backward_rows(level, x, dy, dx, &planes, &mut acc);
             *partial = acc;
@@ -246,31 +244,6 @@ fn canonical_nan(v: f64) -> f64 {
     if v.is_nan() { f64::NAN } else { v }
 }
 
-/// [`PlanesBackward`] of the channels from `first` on, for a thread that takes them.
-struct ChannelsFrom<'p, 'w, T: Float> {
-    planes: &'p PlanesBackward<'w, T>,
-    first: usize,
-}
-
-impl<T: Float> arch::generic::PreluDx<T> for ChannelsFrom<'_, '_, T> {
-    fn run(&self) -> usize {
-        self.planes.run()
-    }
-
-    fn piece(&self, channel: usize, x: &[T], dy: &[T], dx: &mut [T]) {
-        self.planes.piece(self.first + channel, x, dy, dx);
-    }
-
-    fn far(&self) -> bool {
-        self.planes.far()
-    }
-
-    fn rows(&self, x: &[T], dy: &[T], dx: &mut [T]) {
-        // Channel-last rows never split by channels.
-        self.planes.rows(x, dy, dx);
-    }
-}
-
 /// Arrays from this size on are prefetched by [`prelu_backward`]'s walk
 /// ([`arch::generic::PreluDx::far`]): at 1M f32 elements (4 MiB) it measured neither
 /// faster nor slower, at 4M faster.
@@ -291,13 +264,15 @@ impl<C: Compute> PlaneBackward<C> {
     }
 }
 
-/// PReLU backward's `dx`, piece by piece as the slope gradient walks the input.
+/// PReLU backward's `dx`, piece by piece as the slope gradient walks the input: `kernels`
+/// from the first channel the walk takes (a thread that takes the channels from `c` on
+/// gets them from `c` on).
 struct PlanesBackward<'w, T: Float> {
     level: arch::Level,
     run: usize,
     weight: &'w [T],
     kink: Kink,
-    kernels: Vec<PlaneBackward<T::C>>,
+    kernels: &'w [PlaneBackward<T::C>],
     far: bool,
 }
 
