@@ -254,8 +254,8 @@ pub(crate) mod sealed {
             crate::arch::generic::prelu_terms(x, dy, out)
         }
 
-        /// [`FloatSealed::prelu_terms_v3`] at x86-64-v4 (default: the same; bf16 a plain
-        /// loop that widens by the shift alone, which vectorises at AVX-512 width).
+        /// [`FloatSealed::prelu_terms_v3`] at x86-64-v4 (default: the same; f16 and bf16
+        /// each their own, `Half::prelu_terms_v4`).
         ///
         /// # Safety
         /// x86-64-v4 must be available.
@@ -675,12 +675,8 @@ macro_rules! half_float {
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
             unsafe fn prelu_terms_v4(x: &[Self], dy: &[Self], out: &mut [f64]) {
-                if <Self as crate::arch::avx2::Half>::WIDEN_BY_SHIFT {
-                    crate::arch::avx2::prelu_terms_raw(x, dy, out);
-                } else {
-                    // SAFETY: the caller guarantees x86-64-v4, which includes v3.
-                    unsafe { crate::arch::avx2::prelu_terms_16(x, dy, out) }
-                }
+                // SAFETY: the caller guarantees x86-64-v4.
+                unsafe { <Self as crate::arch::avx2::Half>::prelu_terms_v4(x, dy, out) }
             }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]

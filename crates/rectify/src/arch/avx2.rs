@@ -788,14 +788,13 @@ impl Lanes<f32> for F32x8x2 {
 pub(crate) trait Half: Float<C = f32> {
     /// The bits of positive infinity (above them, as a magnitude: NaN).
     const INF: i16;
-    /// Whether the type widens by one shift (bf16), which plain loops vectorise well at
-    /// AVX-512 width, or by rebiasing the exponent (f16), which F16C does faster.
-    const WIDEN_BY_SHIFT: bool;
-    /// One lane widened, exactly for every non-NaN value; a NaN stays a NaN but may stay
-    /// signalling (for bf16 the shift alone, without the quiet bit that
-    /// [`crate::element::sealed::FloatSealed::widen`] sets: two more instructions a vector,
-    /// one of them a compare).
-    fn widen_raw(self) -> f32;
+    /// The PReLU slope gradient's terms at x86-64-v4 ([`crate::arch::generic::prelu_term`]
+    /// of each lane, `x.len() <= SUM_CHUNK`): f16 through [`prelu_terms_16`]; bf16 in a
+    /// plain loop that widens by the shift alone, which vectorises at AVX-512 width.
+    ///
+    /// # Safety
+    /// x86-64-v4 must be available.
+    unsafe fn prelu_terms_v4(x: &[Self], dy: &[Self], out: &mut [f64]);
     /// Widens 8 lanes, exactly for every non-NaN value (a NaN stays a NaN; arithmetic on it
     /// quiets it, as the per-lane widening does).
     ///
@@ -964,10 +963,10 @@ impl<T: Half> Convert16<T> for Avx2Convert {
 
 impl Half for f16 {
     const INF: i16 = 0x7c00;
-    const WIDEN_BY_SHIFT: bool = false;
     #[inline(always)]
-    fn widen_raw(self) -> f32 {
-        crate::element::sealed::FloatSealed::widen(self)
+    unsafe fn prelu_terms_v4(x: &[f16], dy: &[f16], out: &mut [f64]) {
+        // SAFETY: v4 (caller) includes v3.
+        unsafe { prelu_terms_16(x, dy, out) }
     }
     #[inline(always)]
     unsafe fn widen8(src: *const f16) -> F32x8 {
@@ -992,7 +991,7 @@ impl Half for f16 {
 /// widening is exact). Measured on the AVX-512 Xeon, PReLU backward, 64 channels first,
 /// one thread, ns an element, against the plain loop's own widening: f16 at 64K 0.91 ->
 /// 0.50 on v4, 1.61 -> 0.52 on v3; bf16 0.87 -> 0.65 on v3, but 0.56 -> 0.61 on v4, where
-/// bf16 takes [`prelu_terms_raw`] instead ([`crate::element::sealed::FloatSealed::prelu_terms_v4`]).
+/// bf16 takes a loop of its own instead ([`Half::prelu_terms_v4`]).
 ///
 /// # Safety
 /// x86-64-v3 must be available.
@@ -1014,19 +1013,6 @@ pub(crate) unsafe fn prelu_terms_16<T: Half>(x: &[T], dy: &[T], out: &mut [f64])
         wide_dy[at] = dy[at].widen();
     }
     crate::arch::generic::prelu_terms(&wide_x[..n], &wide_dy[..n], &mut out[..n]);
-}
-
-/// The PReLU slope gradient's terms of 16-bit floats lane by lane, each widened by
-/// [`Half::widen_raw`]: the same values as [`crate::arch::generic::prelu_terms`] (a term's
-/// NaN is any NaN: the crate returns the canonical NaN for every NaN sum). For bf16 at
-/// AVX-512 width, where it measured faster than the plain loop, which sets each NaN's
-/// quiet bit (on the AVX-512 Xeon, PReLU backward of bf16, 64 channels first, one
-/// thread, ns an element: 4K 0.70 -> 0.63, 64K 0.56 -> 0.47, 1M 0.62 -> 0.52).
-#[inline(always)]
-pub(crate) fn prelu_terms_raw<T: Half>(x: &[T], dy: &[T], out: &mut [f64]) {
-    for ((t, &x), &dy) in out.iter_mut().zip(x).zip(dy) {
-        *t = crate::arch::generic::prelu_term(x.widen_raw(), dy.widen_raw());
-    }
 }
 
 /// `f32_to_bf16_bits` on 8 lanes, in the low 16 bits of each 32-bit lane: add 0x7fff plus
@@ -1073,10 +1059,20 @@ unsafe fn pack_halves(lo: __m256i, hi: __m256i) -> __m256i {
 
 impl Half for bf16 {
     const INF: i16 = 0x7f80;
-    const WIDEN_BY_SHIFT: bool = true;
+    /// The shift alone, without the quiet bit that the element's widening sets on a NaN
+    /// (a compare and a masked `or` a vector): a term's NaN is any NaN, since the crate
+    /// returns the canonical NaN for every NaN sum. Measured on the AVX-512 Xeon, PReLU
+    /// backward of bf16, 64 channels first, one thread, ns an element: 4K 0.70 -> 0.63,
+    /// 64K 0.56 -> 0.47, 1M 0.62 -> 0.52 (through [`prelu_terms_16`]'s buffer: 0.61 at 64K).
     #[inline(always)]
-    fn widen_raw(self) -> f32 {
-        f32::from_bits(u32::from(self.to_bits()) << 16)
+    unsafe fn prelu_terms_v4(x: &[bf16], dy: &[bf16], out: &mut [f64]) {
+        #[inline(always)]
+        fn widen(v: bf16) -> f32 {
+            f32::from_bits(u32::from(v.to_bits()) << 16)
+        }
+        for ((t, &x), &dy) in out.iter_mut().zip(x).zip(dy) {
+            *t = crate::arch::generic::prelu_term(widen(x), widen(dy));
+        }
     }
     #[inline(always)]
     unsafe fn widen8(src: *const bf16) -> F32x8 {
