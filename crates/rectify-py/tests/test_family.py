@@ -182,6 +182,31 @@ def prelu_ref_slopes(x, w, axis):
     return np.broadcast_to(w.reshape(shape), x.shape)
 
 
+def ref_prelu_dweight(x, dy, axis):
+    """The slope gradient in the order rectify documents: each plane (one channel's run
+    within one row) into 16 interleaved lanes, lane j then adding lane j + h for
+    h = 8, 4, 2, 1; the planes' sums added row after row (one block: these inputs are
+    shorter than rectify's PRELU_SUM_BLOCK)."""
+    ax = axis % x.ndim
+    shape = (int(np.prod(x.shape[:ax])), x.shape[ax], -1)
+    sums = []
+    with np.errstate(all="ignore"):
+        xm = x.astype(np.float64).reshape(shape)
+        dm = dy.astype(np.float64).reshape(shape)
+        for c in range(xm.shape[1]):
+            total = np.float64(0.0)
+            for row in range(xm.shape[0]):
+                lanes = np.zeros(16)
+                for i, (xv, dv) in enumerate(zip(xm[row, c], dm[row, c])):
+                    if xv < 0:
+                        lanes[i % 16] += xv * dv
+                for h in (8, 4, 2, 1):
+                    lanes[:h] += lanes[h : 2 * h]
+                total += lanes[0]
+            sums.append(total)
+    return np.array(sums, dtype=np.float64)
+
+
 @pytest.mark.parametrize("axis", [1, -1, 0, 2])
 def test_prelu(dtype, axis):
     rng = np.random.default_rng(3)
@@ -203,12 +228,10 @@ def test_prelu(dtype, axis):
     for kink in KINKS:
         dx, dw = rectify.prelu_grad(dy, x, w, axis=axis, kink=kink)
         assert_bits(dx, ref_sloped_grad(dy, x, a, kink))
-        # dweight: the sum over x < 0 of x * dy in float64, in index order, rounded once
+        # dweight: the sum over x < 0 of x * dy in float64, in the documented order,
+        # rounded once
         with np.errstate(all="ignore"):
-            xm = np.moveaxis(x.astype(np.float64), axis, 0).reshape(c, -1)
-            dm = np.moveaxis(dy.astype(np.float64), axis, 0).reshape(c, -1)
-            sums = [np.cumsum(np.where(xm[i] < 0, xm[i] * dm[i], 0.0))[-1] for i in range(c)]
-            want_dw = np.array(sums, dtype=np.float64).astype(dtype)
+            want_dw = ref_prelu_dweight(x, dy, axis).astype(dtype)
         assert_bits(dw, want_dw)
 
 

@@ -239,33 +239,33 @@ pub(crate) mod sealed {
             unsafe { Self::product_select_v3(k, a, b, out) }
         }
 
-        /// The PReLU slope gradient's terms at x86-64-v3 (`out[i]` the term of `x[i]` and
-        /// `dy[i]`, [`crate::arch::generic::prelu_term`]): the vector loop (default); f16
+        /// The PReLU slope gradient's terms added to a plane's lanes at x86-64-v3
+        /// ([`crate::arch::generic::add_terms_to_lanes_fma`]): the vector loop (default); f16
         /// and bf16 override this to widen in registers (F16C, shifts) instead of lane by
         /// lane.
         ///
         /// # Safety
         /// x86-64-v3 must be available.
         #[inline(always)]
-        unsafe fn prelu_terms_v3(x: &[Self], dy: &[Self], out: &mut [f64])
+        unsafe fn prelu_lanes_v3(x: &[Self], dy: &[Self], lanes: &mut crate::arch::generic::SumLanes)
         where
             Self: crate::element::Float,
         {
-            crate::arch::generic::prelu_terms(x, dy, out)
+            crate::arch::generic::add_terms_to_lanes_fma(x, dy, lanes)
         }
 
-        /// [`FloatSealed::prelu_terms_v3`] at x86-64-v4 (default: the same; f16 and bf16
-        /// each their own, `Half::prelu_terms_v4`).
+        /// [`FloatSealed::prelu_lanes_v3`] at x86-64-v4 (default: the same; f16 and bf16
+        /// each their own, `Half::prelu_lanes_v4`).
         ///
         /// # Safety
         /// x86-64-v4 must be available.
         #[inline(always)]
-        unsafe fn prelu_terms_v4(x: &[Self], dy: &[Self], out: &mut [f64])
+        unsafe fn prelu_lanes_v4(x: &[Self], dy: &[Self], lanes: &mut crate::arch::generic::SumLanes)
         where
             Self: crate::element::Float,
         {
             // SAFETY: v4 includes v3 (caller).
-            unsafe { Self::prelu_terms_v3(x, dy, out) }
+            unsafe { Self::prelu_lanes_v3(x, dy, lanes) }
         }
 
         /// `b = k(a, b)` (`a` of `None`: `b = k(b)`) straight over `b` at x86-64-v4, where
@@ -668,15 +668,15 @@ macro_rules! half_float {
         impl sealed::FloatSealed for $t {
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
-            unsafe fn prelu_terms_v3(x: &[Self], dy: &[Self], out: &mut [f64]) {
+            unsafe fn prelu_lanes_v3(x: &[Self], dy: &[Self], lanes: &mut crate::arch::generic::SumLanes) {
                 // SAFETY: the caller guarantees x86-64-v3 (F16C, AVX2).
-                unsafe { crate::arch::avx2::prelu_terms_16(x, dy, out) }
+                unsafe { crate::arch::avx2::prelu_lanes_16(x, dy, lanes) }
             }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]
-            unsafe fn prelu_terms_v4(x: &[Self], dy: &[Self], out: &mut [f64]) {
+            unsafe fn prelu_lanes_v4(x: &[Self], dy: &[Self], lanes: &mut crate::arch::generic::SumLanes) {
                 // SAFETY: the caller guarantees x86-64-v4.
-                unsafe { <Self as crate::arch::avx2::Half>::prelu_terms_v4(x, dy, out) }
+                unsafe { <Self as crate::arch::avx2::Half>::prelu_lanes_v4(x, dy, lanes) }
             }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]

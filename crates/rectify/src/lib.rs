@@ -184,7 +184,9 @@ pub use mask::{
 };
 pub use op::{Kink, Ramp};
 pub use par::{Par, current_par, default_par, set_default_par, with_par};
-pub use prelu::{ChannelLayout, PRELU_SUM_BLOCK, prelu, prelu_backward, prelu_inplace, reference_weight_grad};
+pub use prelu::{
+    ChannelLayout, PRELU_SUM_BLOCK, PRELU_SUM_LANES, prelu, prelu_backward, prelu_inplace, reference_weight_grad,
+};
 pub use rrelu::Rrelu;
 #[doc(hidden)]
 pub use run::with_stream_threshold;

@@ -27,9 +27,14 @@ pub enum ChannelLayout {
     Last,
 }
 
-/// Elements per block of the slope-gradient sum (rounded to whole rows). The sum of a
-/// block is taken in index order and the blocks are added in order, whatever the threads.
+/// Elements per block of the slope-gradient sum (rounded to whole rows): each block's
+/// sums are taken on their own and the blocks' sums added in order, whatever the threads
+/// ([`prelu_backward`] has the whole order).
 pub const PRELU_SUM_BLOCK: usize = 1 << 14;
+
+/// Interleaved partial sums of one channel plane in the slope-gradient sum
+/// ([`prelu_backward`]): element `i` of a plane goes to lane `i % PRELU_SUM_LANES`.
+pub const PRELU_SUM_LANES: usize = 16;
 
 /// The geometry of one PReLU call: rows of `row` elements, each `channels` runs of `run`.
 /// The smallest channel plane that [`prelu`] writes with streaming stores.
@@ -148,12 +153,22 @@ pub fn prelu_inplace<T: Float>(x: &mut [T], weight: &[T], layout: ChannelLayout)
 /// PReLU backward: `dx` as the ramp backward with the channel's slope (`kink` at 0), and the
 /// slope gradient `dweight[c]`, the sum over the channel's elements with `x < 0` of
 /// `x * dy` (elements at the kink contribute 0: both one-sided derivatives with respect to
-/// the slope are 0 there). Products and sums are taken in f64, in fixed blocks of
-/// [`PRELU_SUM_BLOCK`] elements added in order, then rounded once to the dtype: the same
-/// bits for every thread count. A sum that is NaN (a NaN `dy` below zero, `-inf * 0`,
-/// `inf - inf`) is the positive quiet NaN with no payload: which NaN an addition of two
-/// NaNs returns is not specified (the compiler may swap the operands), so no payload is
-/// passed on.
+/// the slope are 0 there). Products and sums are taken in f64 and rounded once to the
+/// dtype, in a fixed order, the same for every thread count and instruction set:
+///
+/// 1. A *plane* is one channel's run within one row: the `inner` elements of
+///    [`ChannelLayout::First`], a single element for [`ChannelLayout::Last`]. Its terms
+///    go into [`PRELU_SUM_LANES`] partial sums, element `i` of the plane into lane
+///    `i % 16`, each lane in index order from `+0.0`; then lane `j` adds lane `j + h` for
+///    `h` = 8, 4, 2, 1, and lane 0 is the plane's sum. (Sixteen independent sums keep a
+///    vector unit busy where one sum in index order waits for each addition.)
+/// 2. Within a block (as many whole rows as fit in [`PRELU_SUM_BLOCK`] elements, at least
+///    one), each channel adds its planes' sums row after row, from `+0.0`.
+/// 3. The blocks' sums are added in order.
+///
+/// A sum that is NaN (a NaN `dy` below zero, `-inf * 0`, `inf - inf`) is the positive
+/// quiet NaN with no payload: which NaN an addition of two NaNs returns is not specified
+/// (the compiler may swap the operands), so no payload is passed on.
 ///
 /// # Panics
 /// As [`prelu`], and if `dy`, `dx` or `dweight` do not match `x` and `weight`.
@@ -281,6 +296,11 @@ impl<T: Float> arch::generic::PreluDx<T> for PlanesBackward<'_, T> {
         self.run
     }
 
+    fn leaky_dx(&self, channel: usize) -> Option<LeakyBackward<T::C>> {
+        let k = &self.kernels[channel];
+        k.leaky.then_some(LeakyBackward(k.sloped.a))
+    }
+
     fn piece(&self, channel: usize, x: &[T], dy: &[T], dx: &mut [T]) {
         let k = &self.kernels[channel];
         if k.leaky {
@@ -306,7 +326,8 @@ impl<T: Float> arch::generic::PreluDx<T> for PlanesBackward<'_, T> {
     }
 }
 
-/// The slope gradient by the definition, for tests: the same blocks, one thread.
+/// The slope gradient by the definition, for tests: the order [`prelu_backward`]
+/// documents, element by element, one thread.
 #[doc(hidden)]
 pub fn reference_weight_grad<T: Float>(x: &[T], dy: &[T], channels: usize, layout: ChannelLayout) -> Vec<f64> {
     let s = shape(x.len(), channels, layout);
@@ -314,13 +335,21 @@ pub fn reference_weight_grad<T: Float>(x: &[T], dy: &[T], channels: usize, layou
     let mut total = vec![0.0_f64; channels];
     for (xb, dyb) in x.chunks(block).zip(dy.chunks(block)) {
         let mut part = vec![0.0_f64; channels];
-        for (i, (&x, &dy)) in xb.iter().zip(dyb).enumerate() {
-            let c = (i / s.run) % channels;
-            // Widened through the compute type, as the kernel does: a NaN keeps its sign and
-            // payload (`to_f64` of a 16-bit NaN is the canonical NaN).
-            if x.widen() < T::C::ZERO {
-                part[c] += x.widen().to_f64() * dy.widen().to_f64();
+        for (p, (x, dy)) in xb.chunks(s.run).zip(dyb.chunks(s.run)).enumerate() {
+            let mut lanes = [0.0_f64; PRELU_SUM_LANES];
+            for (i, (&x, &dy)) in x.iter().zip(dy).enumerate() {
+                // Widened through the compute type, as the kernel does: a NaN keeps its
+                // sign and payload (`to_f64` of a 16-bit NaN is the canonical NaN).
+                if x.widen() < T::C::ZERO {
+                    lanes[i % PRELU_SUM_LANES] += x.widen().to_f64() * dy.widen().to_f64();
+                }
             }
+            for h in [8, 4, 2, 1] {
+                for j in 0..h {
+                    lanes[j] += lanes[j + h];
+                }
+            }
+            part[p % channels] += lanes[0];
         }
         for (t, p) in total.iter_mut().zip(part) {
             *t += p;

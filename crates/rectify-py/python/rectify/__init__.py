@@ -622,7 +622,11 @@ def prelu_grad(dy, x, weight, axis: int = 1, kink: str = "lower"):
     """PReLU backward: returns ``(dx, dweight)``. ``dx`` is ``dy`` for ``x > 0``,
     ``weight[c] * dy`` for ``x < 0`` and the kink rule at 0; ``dweight[c]`` is the sum of
     ``x * dy`` over the channel's elements with ``x < 0``, taken in float64 in a fixed
-    order (the same bits on any thread count) and rounded once.
+    order (the same bits on any thread count) and rounded once: each plane (one channel's
+    run within one row; one element for ``axis=-1``) into 16 interleaved partial sums
+    (element ``i`` into sum ``i % 16``), folded as sum ``j`` plus sum ``j + h`` for
+    ``h`` = 8, 4, 2, 1, the planes' sums added row after row within blocks of as many
+    whole rows as fit in 16384 elements (at least one), the blocks' sums in order.
 
     >>> import numpy as np, rectify
     >>> dx, dw = rectify.prelu_grad(np.ones((2, 2)), np.array([[-2.0, 3.0], [-4.0, 5.0]]), np.array([0.5, 0.25]))

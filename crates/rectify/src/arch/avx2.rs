@@ -10,9 +10,7 @@ use core::mem::size_of;
 
 use half::{bf16, f16};
 
-use crate::arch::generic::{
-    SUM_CHUNK, SUM_GROUP, SumTerms, add_columns_portable, mask_bits, select_by_bits, unaligned_head,
-};
+use crate::arch::generic::{SumLanes, mask_bits, select_by_bits, unaligned_head};
 use crate::arch::stream::{PREFETCH_AHEAD_BYTES, STREAM_ALIGN, for_each_stream_step, prefetch};
 use crate::element::Float;
 use crate::element::sealed::Sealed;
@@ -788,13 +786,14 @@ impl Lanes<f32> for F32x8x2 {
 pub(crate) trait Half: Float<C = f32> {
     /// The bits of positive infinity (above them, as a magnitude: NaN).
     const INF: i16;
-    /// The PReLU slope gradient's terms at x86-64-v4 ([`crate::arch::generic::prelu_term`]
-    /// of each lane, `x.len() <= SUM_CHUNK`): f16 through [`prelu_terms_16`]; bf16 in a
-    /// plain loop that widens by the shift alone, which vectorises at AVX-512 width.
+    /// The PReLU slope gradient's terms added to a plane's lanes at x86-64-v4
+    /// ([`crate::arch::generic::add_terms_to_lanes_fma`]): f16 through [`prelu_lanes_16`];
+    /// bf16 in a plain loop that widens by the shift alone, which vectorises at AVX-512
+    /// width.
     ///
     /// # Safety
     /// x86-64-v4 must be available.
-    unsafe fn prelu_terms_v4(x: &[Self], dy: &[Self], out: &mut [f64]);
+    unsafe fn prelu_lanes_v4(x: &[Self], dy: &[Self], lanes: &mut SumLanes);
     /// Widens 8 lanes, exactly for every non-NaN value (a NaN stays a NaN; arithmetic on it
     /// quiets it, as the per-lane widening does).
     ///
@@ -964,9 +963,9 @@ impl<T: Half> Convert16<T> for Avx2Convert {
 impl Half for f16 {
     const INF: i16 = 0x7c00;
     #[inline(always)]
-    unsafe fn prelu_terms_v4(x: &[f16], dy: &[f16], out: &mut [f64]) {
+    unsafe fn prelu_lanes_v4(x: &[f16], dy: &[f16], lanes: &mut SumLanes) {
         // SAFETY: v4 (caller) includes v3.
-        unsafe { prelu_terms_16(x, dy, out) }
+        unsafe { prelu_lanes_16(x, dy, lanes) }
     }
     #[inline(always)]
     unsafe fn widen8(src: *const f16) -> F32x8 {
@@ -985,34 +984,39 @@ impl Half for f16 {
     }
 }
 
-/// The PReLU slope gradient's terms of 16-bit floats ([`crate::arch::generic::prelu_term`]
-/// of each lane, `x.len() <= SUM_CHUNK`): 8 lanes at a time widened to f32 in registers
-/// (F16C, a shift) into a buffer, then the f32 terms, which are the same values (the
-/// widening is exact). Measured on the AVX-512 Xeon, PReLU backward, 64 channels first,
-/// one thread, ns an element, against the plain loop's own widening: f16 at 64K 0.91 ->
-/// 0.50 on v4, 1.61 -> 0.52 on v3; bf16 0.87 -> 0.65 on v3, but 0.56 -> 0.61 on v4, where
-/// bf16 takes a loop of its own instead ([`Half::prelu_terms_v4`]).
+/// The PReLU slope gradient's terms of 16-bit floats added to a plane's lanes
+/// ([`crate::arch::generic::add_terms_to_lanes_fma`]): 8 lanes at a time widened to f32 in
+/// registers (F16C, a shift) into a buffer, then the f32 terms, which are the same values
+/// (the widening is exact). Measured on the AVX-512 Xeon, PReLU backward, 64 channels
+/// first, one thread, ns an element, against the plain loop's own widening (with the sums
+/// of the time, in index order): f16 at 64K 0.91 -> 0.50 on v4, 1.61 -> 0.52 on v3; bf16
+/// 0.87 -> 0.65 on v3, but 0.56 -> 0.61 on v4, where bf16 takes a loop of its own instead
+/// ([`Half::prelu_lanes_v4`]).
 ///
 /// # Safety
 /// x86-64-v3 must be available.
 #[inline(always)]
-pub(crate) unsafe fn prelu_terms_16<T: Half>(x: &[T], dy: &[T], out: &mut [f64]) {
-    let n = out.len().min(x.len()).min(dy.len());
-    let (mut wide_x, mut wide_dy) = ([0.0_f32; SUM_CHUNK], [0.0_f32; SUM_CHUNK]);
-    let whole = n - n % 8;
-    for at in (0..whole).step_by(8) {
-        // SAFETY: v3 (caller); 8 lanes of `x` and `dy` at `at + 8 <= n`, 8 f32 of the
-        // buffers at `at + 8 <= n <= SUM_CHUNK`.
-        unsafe {
-            _mm256_storeu_ps(wide_x[at..].as_mut_ptr(), T::widen8(x[at..].as_ptr()).0);
-            _mm256_storeu_ps(wide_dy[at..].as_mut_ptr(), T::widen8(dy[at..].as_ptr()).0);
+pub(crate) unsafe fn prelu_lanes_16<T: Half>(x: &[T], dy: &[T], lanes: &mut SumLanes) {
+    // A whole number of lanes, so that each part starts on lane 0.
+    const PART: usize = 8 * crate::arch::generic::SUM_LANES;
+    let (mut wide_x, mut wide_dy) = ([0.0_f32; PART], [0.0_f32; PART]);
+    for (x, dy) in x.chunks(PART).zip(dy.chunks(PART)) {
+        let n = x.len().min(dy.len());
+        let whole = n - n % 8;
+        for at in (0..whole).step_by(8) {
+            // SAFETY: v3 (caller); 8 lanes of `x` and `dy` at `at + 8 <= n`, 8 f32 of the
+            // buffers at `at + 8 <= n <= PART`.
+            unsafe {
+                _mm256_storeu_ps(wide_x[at..].as_mut_ptr(), T::widen8(x[at..].as_ptr()).0);
+                _mm256_storeu_ps(wide_dy[at..].as_mut_ptr(), T::widen8(dy[at..].as_ptr()).0);
+            }
         }
+        for at in whole..n {
+            wide_x[at] = x[at].widen();
+            wide_dy[at] = dy[at].widen();
+        }
+        crate::arch::generic::add_terms_to_lanes_fma(&wide_x[..n], &wide_dy[..n], lanes);
     }
-    for at in whole..n {
-        wide_x[at] = x[at].widen();
-        wide_dy[at] = dy[at].widen();
-    }
-    crate::arch::generic::prelu_terms(&wide_x[..n], &wide_dy[..n], &mut out[..n]);
 }
 
 /// `f32_to_bf16_bits` on 8 lanes, in the low 16 bits of each 32-bit lane: add 0x7fff plus
@@ -1062,17 +1066,14 @@ impl Half for bf16 {
     /// The shift alone, without the quiet bit that the element's widening sets on a NaN
     /// (a compare and a masked `or` a vector): a term's NaN is any NaN, since the crate
     /// returns the canonical NaN for every NaN sum. Measured on the AVX-512 Xeon, PReLU
-    /// backward of bf16, 64 channels first, one thread, ns an element: 4K 0.70 -> 0.63,
-    /// 64K 0.56 -> 0.47, 1M 0.62 -> 0.52 (through [`prelu_terms_16`]'s buffer: 0.61 at 64K).
+    /// backward of bf16, 64 channels first, one thread, ns an element, with the sums of the
+    /// time (in index order): 4K 0.70 -> 0.63, 64K 0.56 -> 0.47, 1M 0.62 -> 0.52 (through
+    /// [`prelu_lanes_16`]'s buffer: 0.61 at 64K).
     #[inline(always)]
-    unsafe fn prelu_terms_v4(x: &[bf16], dy: &[bf16], out: &mut [f64]) {
-        #[inline(always)]
-        fn widen(v: bf16) -> f32 {
+    unsafe fn prelu_lanes_v4(x: &[bf16], dy: &[bf16], lanes: &mut SumLanes) {
+        crate::arch::generic::add_to_lanes_with::<true, _, _>(x, dy, lanes, |v| {
             f32::from_bits(u32::from(v.to_bits()) << 16)
-        }
-        for ((t, &x), &dy) in out.iter_mut().zip(x).zip(dy) {
-            *t = crate::arch::generic::prelu_term(widen(x), widen(dy));
-        }
+        });
     }
     #[inline(always)]
     unsafe fn widen8(src: *const bf16) -> F32x8 {
@@ -1325,42 +1326,6 @@ pub(crate) unsafe fn relu_stream_f64(x: &[f64], y: &mut [f64]) {
     unsafe { _mm_sfence() };
 }
 
-/// [`ColumnSums::add_columns`](crate::arch::generic::ColumnSums::add_columns) on v3: the
-/// eight sums in two registers (lane `c` of sum `q` channel `4q + c`), advanced four
-/// columns at a time. A 4 x 4 block of terms (four channels' next four) is transposed into
-/// its columns by the loads, which place the 128-bit halves (channels `c` and `c + 2` in
-/// one register), and one shuffle a column. Bitwise the portable order: each lane adds its
-/// channel's terms one at a time, in index order.
-///
-/// # Safety
-/// AVX must be available.
-#[inline(always)]
-pub(crate) unsafe fn add_columns(sums: &mut [f64; SUM_GROUP], terms: &SumTerms, width: usize, len: usize) {
-    const { assert!(SUM_GROUP == 8) };
-    let whole = len - len % 4;
-    // SAFETY: AVX (caller); every load reads 2 f64 of a row at `at + 2 <= whole <=
-    // SUM_CHUNK`; each sum is 4 f64 of `sums` at `4q + 4 <= SUM_GROUP`.
-    unsafe {
-        let half = |c: usize, at: usize| {
-            let low = _mm256_castpd128_pd256(_mm_loadu_pd(terms[c][at..].as_ptr()));
-            _mm256_insertf128_pd::<1>(low, _mm_loadu_pd(terms[c + 2][at..].as_ptr()))
-        };
-        let mut acc: [__m256d; 2] = core::array::from_fn(|q| _mm256_loadu_pd(sums[4 * q..].as_ptr()));
-        for at in (0..whole).step_by(2) {
-            for (q, acc) in acc.iter_mut().enumerate() {
-                // Lanes 0-1: channels 4q, 4q+1; lanes 2-3: channels 4q+2, 4q+3; two columns.
-                let (r0, r1) = (half(4 * q, at), half(4 * q + 1, at));
-                *acc = _mm256_add_pd(*acc, _mm256_unpacklo_pd(r0, r1));
-                *acc = _mm256_add_pd(*acc, _mm256_unpackhi_pd(r0, r1));
-            }
-        }
-        for (q, acc) in acc.iter().enumerate() {
-            _mm256_storeu_pd(sums[4 * q..].as_mut_ptr(), *acc);
-        }
-    }
-    add_columns_portable(&mut sums[..width], terms, whole..len);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1533,22 +1498,6 @@ mod tests {
         for c in converters() {
             check::<f16>(c);
             check::<bf16>(c);
-        }
-    }
-
-    /// [`add_columns`] against the portable sums, bit for bit
-    /// ([`crate::arch::generic::check_add_columns`]).
-    #[test]
-    fn add_columns_is_the_portable_order() {
-        use crate::arch::generic::{SUM_GROUP, SumTerms, check_add_columns};
-        #[target_feature(enable = "avx")]
-        unsafe fn vector(sums: &mut [f64; SUM_GROUP], terms: &SumTerms, width: usize, len: usize) {
-            // SAFETY: the feature is enabled here and checked by the caller.
-            unsafe { add_columns(sums, terms, width, len) }
-        }
-        if have_v3() {
-            // SAFETY: the level was found just now.
-            check_add_columns("v3", |sums, terms, width, len| unsafe { vector(sums, terms, width, len) });
         }
     }
 }

@@ -14,7 +14,6 @@ use core::mem::size_of;
 use half::{bf16, f16};
 
 use crate::arch::avx2::{self, Convert16, Half};
-use crate::arch::generic::{SUM_GROUP, SumTerms, add_columns_portable};
 use crate::kernels::{Lanes, Product};
 
 /// The bits `x > 0` (false for NaN) of 64 f32.
@@ -798,48 +797,6 @@ pub(crate) unsafe fn product_select_16_bf16<T: Half512, K: Product<T>>(k: &K, a:
     unsafe { avx2::product_select_16::<T, K, Avx512Bf16Convert>(k, a, b, out) }
 }
 
-/// [`ColumnSums::add_columns`](crate::arch::generic::ColumnSums::add_columns) on v4: the
-/// eight sums in one register (lane `c` channel `c`), advanced eight columns at a time. An
-/// 8 x 8 block of terms (eight channels' next eight) is transposed into its columns: the
-/// loads place the 256-bit halves (channels `c` and `c + 4` in one register), two shuffle
-/// stages the rest, 16 shuffles a block where the compiler's own code gathered each column
-/// (measured on the AVX-512 Xeon with the `dx` pass of the time, f32 at 64K elements, 64
-/// channels first: 0.59 -> 0.45 ns an element). Bitwise the portable order: each lane adds
-/// its channel's terms one at a time, in index order.
-///
-/// # Safety
-/// AVX-512F must be available.
-#[inline(always)]
-pub(crate) unsafe fn add_columns(sums: &mut [f64; SUM_GROUP], terms: &SumTerms, width: usize, len: usize) {
-    const { assert!(SUM_GROUP == 8) };
-    const EVEN: [i64; 8] = [0, 1, 8, 9, 4, 5, 12, 13];
-    const ODD: [i64; 8] = [2, 3, 10, 11, 6, 7, 14, 15];
-    let whole = len - len % 4;
-    // SAFETY: AVX-512F (caller); every load reads 4 f64 of a row at `at + 4 <= whole <=
-    // SUM_CHUNK`; the sums are 8 f64.
-    unsafe {
-        let even = _mm512_loadu_si512(EVEN.as_ptr().cast());
-        let odd = _mm512_loadu_si512(ODD.as_ptr().cast());
-        let half = |c: usize, at: usize| {
-            let low = _mm512_castpd256_pd512(_mm256_loadu_pd(terms[c][at..].as_ptr()));
-            _mm512_insertf64x4::<1>(low, _mm256_loadu_pd(terms[c + 4][at..].as_ptr()))
-        };
-        let mut acc = _mm512_loadu_pd(sums.as_ptr());
-        for at in (0..whole).step_by(4) {
-            // Lanes 0-3: channels 0-3; lanes 4-7: channels 4-7; four columns.
-            let (r0, r1, r2, r3) = (half(0, at), half(1, at), half(2, at), half(3, at));
-            let (a0, a1) = (_mm512_unpacklo_pd(r0, r1), _mm512_unpackhi_pd(r0, r1));
-            let (a2, a3) = (_mm512_unpacklo_pd(r2, r3), _mm512_unpackhi_pd(r2, r3));
-            acc = _mm512_add_pd(acc, _mm512_permutex2var_pd(a0, even, a2));
-            acc = _mm512_add_pd(acc, _mm512_permutex2var_pd(a1, even, a3));
-            acc = _mm512_add_pd(acc, _mm512_permutex2var_pd(a0, odd, a2));
-            acc = _mm512_add_pd(acc, _mm512_permutex2var_pd(a1, odd, a3));
-        }
-        _mm512_storeu_pd(sums.as_mut_ptr(), acc);
-    }
-    add_columns_portable(&mut sums[..width], terms, whole..len);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -905,22 +862,6 @@ mod tests {
                     assert_eq!(diff, None, "(index, x, dy, got, want) of the leaky backward, c = {c}, {r:?}");
                 }
             }
-        }
-    }
-
-    /// [`add_columns`] against the portable sums, bit for bit
-    /// ([`crate::arch::generic::check_add_columns`]).
-    #[test]
-    fn add_columns_is_the_portable_order() {
-        use crate::arch::generic::{SUM_GROUP, SumTerms, check_add_columns};
-        #[target_feature(enable = "avx512f")]
-        unsafe fn vector(sums: &mut [f64; SUM_GROUP], terms: &SumTerms, width: usize, len: usize) {
-            // SAFETY: the feature is enabled here and checked by the caller.
-            unsafe { add_columns(sums, terms, width, len) }
-        }
-        if crate::dispatch::Isa::V4.is_available() {
-            // SAFETY: the level was found just now.
-            check_add_columns("v4", |sums, terms, width, len| unsafe { vector(sums, terms, width, len) });
         }
     }
 }

@@ -5,7 +5,7 @@
 use crate::element::Element;
 use crate::element::sealed::Sealed;
 use crate::element::{Compute, Float};
-use crate::kernels::{Fused, Map1, Map2, Map3, Product, Sloped, SlopedUnit, bias_relu};
+use crate::kernels::{Fused, LeakyBackward, Map1, Map2, Map3, Product, Sloped, SlopedUnit, bias_relu, fused};
 
 /// Elements before the first `align`-byte aligned address of `y` (at most its length).
 #[inline(always)]
@@ -230,12 +230,12 @@ pub(crate) fn select_word<T: Sealed>(w: u64, dy: &[T], dx: &mut [T]) {
     }
 }
 
-/// Channels whose slope-gradient sums run side by side in [`prelu_backward_with`].
-pub(crate) const SUM_GROUP: usize = 8;
-/// Terms per channel computed ahead of their additions in [`prelu_backward_with`].
+/// Terms of one channel plane computed ahead of their additions in [`prelu_backward_with`]
+/// (a multiple of [`SUM_LANES`], so that each piece of a plane starts on lane 0).
 pub(crate) const SUM_CHUNK: usize = 128;
-/// The next [`SUM_CHUNK`] terms of [`SUM_GROUP`] channels, one row per channel.
-pub(crate) type SumTerms = [[f64; SUM_CHUNK]; SUM_GROUP];
+/// The interleaved partial sums of one channel plane ([`crate::PRELU_SUM_LANES`]).
+pub(crate) const SUM_LANES: usize = crate::prelu::PRELU_SUM_LANES;
+const _: () = assert!(SUM_CHUNK.is_multiple_of(SUM_LANES));
 
 /// One term of the PReLU slope gradient: `x * dy` in f64 where `x < 0`, else `+0.0`.
 #[inline(always)]
@@ -245,90 +245,114 @@ pub(crate) fn prelu_term<T: Float>(x: T, dy: T) -> f64 {
     if xc < T::C::ZERO { p } else { 0.0 }
 }
 
-/// [`prelu_term`] of each element, a vector loop.
+/// A channel plane's [`SUM_LANES`] partial sums of the slope gradient.
+pub(crate) type SumLanes = [f64; SUM_LANES];
+
+/// `lanes[i % SUM_LANES] += prelu_term(x[i], dy[i])` for each `i` in order: vertical
+/// additions, which the compiler turns into whole-register ones (two or four independent
+/// chains of AVX-512 or AVX2 registers), from the terms in registers.
 #[inline(always)]
-pub(crate) fn prelu_terms<T: Float>(x: &[T], dy: &[T], out: &mut [f64]) {
-    for ((t, &x), &dy) in out.iter_mut().zip(x).zip(dy) {
-        *t = prelu_term(x, dy);
+pub(crate) fn add_terms_to_lanes<T: Float>(x: &[T], dy: &[T], lanes: &mut SumLanes) {
+    add_to_lanes_with::<false, T, T>(x, dy, lanes, |v| v);
+}
+
+/// [`add_terms_to_lanes`] for levels with FMA: where the compute type is f32, a lane below
+/// zero takes `fma(x, dy, lane)`, one instruction for the product and the sum with the
+/// same bits (the product of two f32 is exact in f64, so rounding it first changes
+/// nothing), and the other lanes keep their sum (the same as adding `+0.0` to a sum that
+/// is never `-0.0`).
+#[inline(always)]
+pub(crate) fn add_terms_to_lanes_fma<T: Float>(x: &[T], dy: &[T], lanes: &mut SumLanes) {
+    add_to_lanes_with::<true, T, T>(x, dy, lanes, |v| v);
+}
+
+/// [`add_terms_to_lanes`] (with `FMA`, [`add_terms_to_lanes_fma`]) of the elements widened
+/// to `W` by `widen` (exactly, but for a NaN's payload).
+#[inline(always)]
+pub(crate) fn add_to_lanes_with<const FMA: bool, S: Copy, W: Float>(
+    x: &[S],
+    dy: &[S],
+    lanes: &mut SumLanes,
+    widen: impl Fn(S) -> W,
+) {
+    let (mut whole_x, mut whole_dy) = (x.chunks_exact(SUM_LANES), dy.chunks_exact(SUM_LANES));
+    for (x, dy) in (&mut whole_x).zip(&mut whole_dy) {
+        for (j, lane) in lanes.iter_mut().enumerate() {
+            add_term(FMA, lane, widen(x[j]), widen(dy[j]));
+        }
+    }
+    for ((lane, &x), &dy) in lanes.iter_mut().zip(whole_x.remainder()).zip(whole_dy.remainder()) {
+        add_term(FMA, lane, widen(x), widen(dy));
     }
 }
 
-/// How a level computes the PReLU slope gradient's terms and adds a [`SumTerms`] block to
-/// the running sums of its channels.
-pub(crate) trait ColumnSums {
-    /// `out[i] = prelu_term(x[i], dy[i])`.
+/// `lane += prelu_term(x, dy)`; with `fma` (a constant once inlined) and an f32 compute
+/// type as [`add_terms_to_lanes_fma`] says.
+#[inline(always)]
+fn add_term<T: Float>(fma: bool, lane: &mut f64, x: T, dy: T) {
+    if fma && size_of::<T::C>() == 4 {
+        let xc = x.widen();
+        let fused = xc.to_f64().mul_add(dy.widen().to_f64(), *lane);
+        *lane = if xc < T::C::ZERO { fused } else { *lane };
+    } else {
+        *lane += prelu_term(x, dy);
+    }
+}
+
+/// A piece of a plane of f32 or f64 in one loop: its terms into `lanes` (as
+/// [`add_to_lanes_with`], with `fma` where the level has it) and its `dx` by `k` (as the
+/// level's `product_select` of these types, `fused` lane by lane), so that `x` and `dy`
+/// are loaded once and no call is made per piece: 10-20% faster in the caches than the
+/// two loops (f32 and f64 at 64K), level beyond.
+#[inline(always)]
+fn lanes_and_dx<T: Float, K: Product<T>>(fma: bool, k: &K, x: &[T], dy: &[T], dx: &mut [T], lanes: &mut SumLanes) {
+    let (mut whole_x, mut whole_dy) = (x.chunks_exact(SUM_LANES), dy.chunks_exact(SUM_LANES));
+    let mut whole_dx = dx.chunks_exact_mut(SUM_LANES);
+    for ((x, dy), dx) in (&mut whole_x).zip(&mut whole_dy).zip(&mut whole_dx) {
+        for (j, lane) in lanes.iter_mut().enumerate() {
+            add_term(fma, lane, x[j], dy[j]);
+            dx[j] = fused(k, x[j], dy[j]);
+        }
+    }
+    let (rest_x, rest_dy) = (whole_x.remainder(), whole_dy.remainder());
+    for (j, dx) in whole_dx.into_remainder().iter_mut().enumerate() {
+        add_term(fma, &mut lanes[j], rest_x[j], rest_dy[j]);
+        *dx = fused(k, rest_x[j], rest_dy[j]);
+    }
+}
+
+/// The sum of a plane's lanes: lane `j` takes lane `j + h` for `h` = 8, 4, 2, 1, and lane 0
+/// is the sum (the order [`crate::prelu_backward`] documents). Written as halves of
+/// halves, which the compiler keeps in registers (whole AVX-512 or AVX2 registers, then
+/// their halves).
+#[inline(always)]
+pub(crate) fn fold_lanes(lanes: &SumLanes) -> f64 {
+    const { assert!(SUM_LANES == 16) };
+    let s8: [f64; 8] = core::array::from_fn(|j| lanes[j] + lanes[j + 8]);
+    let s4: [f64; 4] = core::array::from_fn(|j| s8[j] + s8[j + 4]);
+    let s2: [f64; 2] = core::array::from_fn(|j| s4[j] + s4[j + 2]);
+    s2[0] + s2[1]
+}
+
+/// How a level adds the PReLU slope gradient's terms to a plane's lanes.
+pub(crate) trait PreluTerms {
+    /// Whether the level has FMA, which [`add_terms_to_lanes_fma`] uses.
+    const FMA: bool;
+    /// [`add_terms_to_lanes`]; `x` starts on a plane's lane 0.
     ///
     /// # Safety
     /// The implementing level's features must be available.
-    unsafe fn terms<T: Float>(x: &[T], dy: &[T], out: &mut [f64]);
-    /// For `j` in `0..len` in order, `sums[c] += terms[c][j]` for every channel
-    /// `c < width`: each sum one dependent addition per term, in index order. Sums from
-    /// `width` on may change.
-    ///
-    /// # Safety
-    /// The implementing level's features must be available.
-    unsafe fn add_columns(sums: &mut [f64; SUM_GROUP], terms: &SumTerms, width: usize, len: usize);
+    unsafe fn add_to_lanes<T: Float>(x: &[T], dy: &[T], lanes: &mut SumLanes);
 }
 
-/// [`ColumnSums`] in plain code.
-pub(crate) struct PortableColumns;
+/// [`PreluTerms`] in plain code.
+pub(crate) struct PortableTerms;
 
-impl ColumnSums for PortableColumns {
+impl PreluTerms for PortableTerms {
+    const FMA: bool = false;
     #[inline(always)]
-    unsafe fn terms<T: Float>(x: &[T], dy: &[T], out: &mut [f64]) {
-        prelu_terms(x, dy, out);
-    }
-    #[inline(always)]
-    unsafe fn add_columns(sums: &mut [f64; SUM_GROUP], terms: &SumTerms, width: usize, len: usize) {
-        if width == SUM_GROUP {
-            // A constant count: the sums stay in registers.
-            add_columns_portable(sums, terms, 0..len);
-        } else {
-            add_columns_portable(&mut sums[..width], terms, 0..len);
-        }
-    }
-}
-
-/// [`ColumnSums::add_columns`] in plain code, also for the tails of the vector ones.
-#[inline(always)]
-pub(crate) fn add_columns_portable(sums: &mut [f64], terms: &SumTerms, columns: core::ops::Range<usize>) {
-    for j in columns {
-        for (sum, terms) in sums.iter_mut().zip(terms) {
-            *sum += terms[j];
-        }
-    }
-}
-
-/// Checks a level's [`ColumnSums::add_columns`] against [`add_columns_portable`] bit for
-/// bit: terms whose order of addition shows in the result (magnitudes from 1e-20 to 1e20
-/// and 1e+-300, infinities of both signs, NaN, signed zeros), every group width and every
-/// length of a chunk.
-#[cfg(test)]
-pub(crate) fn check_add_columns(level: &str, add: impl Fn(&mut [f64; SUM_GROUP], &SumTerms, usize, usize)) {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move || {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        let special = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -0.0, 0.0, 1e300, -1e300, 1e-300];
-        match (state >> 54) as usize {
-            i if i < special.len() => special[i],
-            _ => ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 10f64.powi((state % 40) as i32 - 20),
-        }
-    };
-    for width in 1..=SUM_GROUP {
-        for len in 0..=SUM_CHUNK {
-            let terms: SumTerms = core::array::from_fn(|_| core::array::from_fn(|_| next()));
-            let start: [f64; SUM_GROUP] = core::array::from_fn(|_| next());
-            let mut want = start;
-            add_columns_portable(&mut want[..width], &terms, 0..len);
-            let mut got = start;
-            add(&mut got, &terms, width, len);
-            for c in 0..width {
-                // Which NaN a sum of two NaNs is the compiler's choice (the crate returns
-                // the canonical NaN for every NaN sum).
-                let bits = |v: f64| if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() };
-                assert_eq!(bits(got[c]), bits(want[c]), "{level} width {width} len {len} channel {c}");
-            }
-        }
+    unsafe fn add_to_lanes<T: Float>(x: &[T], dy: &[T], lanes: &mut SumLanes) {
+        add_terms_to_lanes(x, dy, lanes);
     }
 }
 
@@ -341,15 +365,18 @@ pub(crate) fn prelu_backward_rows<T: Float, D: PreluDx<T>>(
     planes: &D,
     acc: &mut [f64],
 ) {
-    // SAFETY: the portable column sums need no CPU feature.
-    unsafe { prelu_backward_with::<PortableColumns, T, D>(x, dy, dx, planes, acc) }
+    // SAFETY: the portable terms need no CPU feature.
+    unsafe { prelu_backward_with::<PortableTerms, T, D>(x, dy, dx, planes, acc) }
 }
 
 /// What [`prelu_backward_with`] does with each piece of a channel-first plane once its
 /// terms are computed, while the piece is in L1: PReLU's `dx`.
-pub(crate) trait PreluDx<T> {
+pub(crate) trait PreluDx<T: Float> {
     /// Elements of each channel's run per row: 1 for channel-last rows.
     fn run(&self) -> usize;
+    /// The one-compare `dx` kernel of channel `channel`'s planes where it fits their slope
+    /// and kink, for the walk that computes `dx` beside the terms.
+    fn leaky_dx(&self, channel: usize) -> Option<LeakyBackward<T::C>>;
     /// `dx` of `x` and `dy`, a piece of channel `channel`'s run.
     fn piece(&self, channel: usize, x: &[T], dy: &[T], dx: &mut [T]);
     /// `dx` of whole channel-last rows (`run() == 1`), many at a time.
@@ -359,12 +386,13 @@ pub(crate) trait PreluDx<T> {
     fn far(&self) -> bool;
 }
 
-/// How far ahead of a piece [`prelu_backward_with`] prefetches the same channel's `x`,
-/// `dy` and `dx` where [`PreluDx::far`]: eight channels' three arrays side by side are more
-/// streams than the hardware prefetchers keep ahead (measured on the AVX-512 Xeon, f32, 64
-/// channels first: 4M elements 0.75 -> 0.67 ns an element, 16M 1.25 -> 0.98; in the caches
-/// the same prefetches cost up to 10%). The output too: a line fetched before the stores
-/// arrive is written without waiting for its read.
+/// How far ahead of a piece [`prelu_backward_with`] prefetches the same plane's `x`, `dy`
+/// and `dx` where [`PreluDx::far`]: the hardware prefetchers do not keep far enough ahead
+/// of the walk (measured on the AVX-512 Xeon, f32, 64 channels first, ns an element: 16M
+/// elements 1.25-1.34 -> 1.08-1.12, bf16 0.59-0.60 -> 0.46-0.48; 4M level; in the caches
+/// the same prefetches cost up to 10%, measured with the walk of eight channels side by
+/// side). The output too: a line fetched before the stores arrive is written without
+/// waiting for its read.
 const PRELU_PREFETCH_AHEAD_BYTES: usize = 2048;
 
 /// Prefetches the `len` elements of `s` from `at` on (a hint: any `at`, it never faults).
@@ -377,26 +405,27 @@ fn prefetch_piece<T>(s: &[T], at: usize, len: usize) {
 }
 
 /// PReLU backward over whole rows (`x.len()` a multiple of `acc.len() * planes.run()`):
-/// `dx` by `planes`, and the slope gradient's terms added to `acc` (one sum per channel),
-/// `x * dy` in f64 where `x < 0`, each channel's terms one after another in index order,
-/// as the crate documents the sum.
+/// `dx` by `planes`, and each channel plane's slope-gradient sum added to `acc` (one sum
+/// per channel), in the order the crate documents: a plane's terms (`x * dy` in f64 where
+/// `x < 0`) into [`SUM_LANES`] interleaved lanes, folded, and the planes' sums added row
+/// after row. A channel-last row's planes are single elements, whose fold is the term.
 ///
-/// One channel's sum is a chain of dependent additions, so a channel-first plane alone
-/// runs at the adder's latency: here [`SUM_GROUP`] channels' next [`SUM_CHUNK`] terms are
-/// computed first, a vector loop over each channel's piece, and then added column by
-/// column by `C` (the vector levels transpose them in registers, so that one vector
-/// addition advances eight channels' sums). Each piece's `dx` follows its terms at once,
-/// while the piece is in L1: a separate `dx` pass read `x` and `dy` a second time, from
-/// DRAM for large planes. Measured on the AVX-512 Xeon (f32, 64 channels first, one
-/// thread, ns an element, against the separate pass with the compiler's gathers for the
-/// columns): 0.58 -> 0.50 at 64K elements, 1.04 -> 0.64-0.73 at 1M, 2.05 -> 1.2-1.3 at 16M
-/// (f64 at 1M 1.98 -> 1.26, bf16 0.81 -> 0.62). Adding `+0.0` for the other elements is
-/// the same as skipping them: a sum that starts at `+0.0` is never `-0.0`.
+/// A plane is walked in pieces of [`SUM_CHUNK`]: each piece's terms go into the lanes
+/// (vertical additions, independent chains, where one sum a channel in index order was a
+/// chain of dependent additions at the adder's latency) and its `dx` follows while the
+/// piece is in L1, so that one pass reads `x` and `dy`: in the same loop for f32 and f64
+/// planes whose slope takes the one-compare kernel, by `planes` otherwise. Measured on
+/// the AVX-512 Xeon (a scratch loop of `prelu_backward`, 64 channels first, one thread, ns
+/// an element) against the sums in index order, which took eight channels side by side
+/// and transposed their terms in registers: f32 64K 0.47-0.52 -> 0.25, 1M 0.71 ->
+/// 0.53-0.59, 16M 1.24-1.27 -> 1.12-1.15; f64 64K 0.65-0.80 -> 0.40-0.43; f16 16M
+/// 0.77-0.85 -> 0.53-0.57; bf16 64K 0.47-0.53 -> 0.34. Adding `+0.0` for the other
+/// elements is the same as skipping them: a sum that starts at `+0.0` is never `-0.0`.
 ///
 /// # Safety
 /// `C`'s level's features must be available.
 #[inline(always)]
-pub(crate) unsafe fn prelu_backward_with<C: ColumnSums, T: Float, D: PreluDx<T>>(
+pub(crate) unsafe fn prelu_backward_with<C: PreluTerms, T: Float, D: PreluDx<T>>(
     x: &[T],
     dy: &[T],
     dx: &mut [T],
@@ -407,8 +436,9 @@ pub(crate) unsafe fn prelu_backward_with<C: ColumnSums, T: Float, D: PreluDx<T>>
     let run = planes.run();
     let row = channels * run;
     if run == 1 {
-        // Channel-last rows: one element per channel; the channels' chains are independent
-        // already. `dx` after all the sums: the rows are few enough to stay in L2.
+        // Channel-last rows: one element per plane, whose fold is its term; the channels'
+        // sums are independent chains already. `dx` after all the sums: the rows are few
+        // enough to stay in L2.
         for (x, dy) in x.chunks_exact(row).zip(dy.chunks_exact(row)) {
             for ((&x, &dy), acc) in x.iter().zip(dy).zip(acc.iter_mut()) {
                 *acc += prelu_term(x, dy);
@@ -418,33 +448,33 @@ pub(crate) unsafe fn prelu_backward_with<C: ColumnSums, T: Float, D: PreluDx<T>>
         return;
     }
     let far = planes.far();
-    let mut terms: SumTerms = [[0.0; SUM_CHUNK]; SUM_GROUP];
-    let rows = x.chunks_exact(row).zip(dy.chunks_exact(row)).zip(dx.chunks_exact_mut(row));
-    for ((x, dy), dx) in rows {
-        for g in (0..channels).step_by(SUM_GROUP) {
-            let width = SUM_GROUP.min(channels - g);
-            let mut sums = [0.0_f64; SUM_GROUP];
-            sums[..width].copy_from_slice(&acc[g..g + width]);
-            for k in (0..run).step_by(SUM_CHUNK) {
-                let len = SUM_CHUNK.min(run - k);
-                for (c, terms) in terms[..width].iter_mut().enumerate() {
-                    let piece = (g + c) * run + k..(g + c) * run + k + len;
-                    if far {
-                        let ahead = piece.start + PRELU_PREFETCH_AHEAD_BYTES / size_of::<T>();
-                        prefetch_piece(x, ahead, len);
-                        prefetch_piece(dy, ahead, len);
-                        prefetch_piece(dx, ahead, len);
-                    }
-                    let (x, dy) = (&x[piece.clone()], &dy[piece.clone()]);
-                    // SAFETY: `C`'s level (caller).
-                    unsafe { C::terms(x, dy, &mut terms[..len]) };
-                    planes.piece(g + c, x, dy, &mut dx[piece]);
-                }
-                // SAFETY: `C`'s level (caller).
-                unsafe { C::add_columns(&mut sums, &terms, width, len) };
+    let planes_of = |s: usize| (0..s).step_by(run);
+    for (c, start) in planes_of(x.len()).enumerate() {
+        let channel = c % channels;
+        let mut lanes: SumLanes = [0.0; SUM_LANES];
+        // f32 and f64 planes of the one-compare kernel in one loop (the general kernel's
+        // selects do not vectorise in it: a call of its own per piece).
+        let leaky = if size_of::<T>() >= 4 { planes.leaky_dx(channel) } else { None };
+        for k in (0..run).step_by(SUM_CHUNK) {
+            let len = SUM_CHUNK.min(run - k);
+            let piece = start + k..start + k + len;
+            if far {
+                let ahead = piece.start + PRELU_PREFETCH_AHEAD_BYTES / size_of::<T>();
+                prefetch_piece(x, ahead, len);
+                prefetch_piece(dy, ahead, len);
+                prefetch_piece(dx, ahead, len);
             }
-            acc[g..g + width].copy_from_slice(&sums[..width]);
+            let (x, dy, dx) = (&x[piece.clone()], &dy[piece.clone()], &mut dx[piece]);
+            match &leaky {
+                Some(k) => lanes_and_dx(C::FMA, k, x, dy, dx, &mut lanes),
+                None => {
+                    // SAFETY: `C`'s level (caller).
+                    unsafe { C::add_to_lanes(x, dy, &mut lanes) };
+                    planes.piece(channel, x, dy, dx);
+                }
+            }
         }
+        acc[channel] += fold_lanes(&lanes);
     }
 }
 
@@ -580,38 +610,30 @@ pub(crate) mod x86 {
         }
     }
 
-    impl super::ColumnSums for V3 {
+    impl super::PreluTerms for V3 {
+        const FMA: bool = true;
         #[inline(always)]
-        unsafe fn terms<T: Float>(x: &[T], dy: &[T], out: &mut [f64]) {
+        unsafe fn add_to_lanes<T: Float>(x: &[T], dy: &[T], lanes: &mut super::SumLanes) {
             // SAFETY: v3 (caller) includes x86-64-v3.
-            unsafe { T::prelu_terms_v3(x, dy, out) }
-        }
-        #[inline(always)]
-        unsafe fn add_columns(sums: &mut [f64; super::SUM_GROUP], terms: &super::SumTerms, width: usize, len: usize) {
-            // SAFETY: v3 (caller) includes AVX.
-            unsafe { avx2::add_columns(sums, terms, width, len) }
+            unsafe { T::prelu_lanes_v3(x, dy, lanes) }
         }
     }
 
-    impl super::ColumnSums for V4 {
+    impl super::PreluTerms for V4 {
+        const FMA: bool = true;
         #[inline(always)]
-        unsafe fn terms<T: Float>(x: &[T], dy: &[T], out: &mut [f64]) {
+        unsafe fn add_to_lanes<T: Float>(x: &[T], dy: &[T], lanes: &mut super::SumLanes) {
             // SAFETY: v4 (caller).
-            unsafe { T::prelu_terms_v4(x, dy, out) }
-        }
-        #[inline(always)]
-        unsafe fn add_columns(sums: &mut [f64; super::SUM_GROUP], terms: &super::SumTerms, width: usize, len: usize) {
-            // SAFETY: v4 (caller) includes AVX-512F.
-            unsafe { avx512::add_columns(sums, terms, width, len) }
+            unsafe { T::prelu_lanes_v4(x, dy, lanes) }
         }
     }
 
-    /// [`super::prelu_backward_with`] with the level's column sums.
+    /// [`super::prelu_backward_with`] with the level's terms.
     ///
     /// # Safety
     /// The level's features must be available.
     #[inline(always)]
-    pub(crate) unsafe fn prelu_backward_rows<B: LevelBodies + super::ColumnSums, T: Float, D: super::PreluDx<T>>(
+    pub(crate) unsafe fn prelu_backward_rows<B: LevelBodies + super::PreluTerms, T: Float, D: super::PreluDx<T>>(
         x: &[T],
         dy: &[T],
         dx: &mut [T],

@@ -483,6 +483,37 @@ fn prelu_weight_gradient_is_the_same_for_every_thread_count() {
     assert_eq!(dw1.to_vec(), want);
 }
 
+/// The slope gradient's documented order shows: a plane's element `i` goes to lane
+/// `i % 16`, so two terms of 1e16 and -1e16 sixteen apart cancel in their lane before the
+/// fifteen terms of -1 in the other lanes are added (in index order the -1s would be lost
+/// against 1e16: -1e16 - 1 rounds back to -1e16). Every level; a second row adds its own
+/// plane's sum after the first's.
+#[test]
+fn prelu_weight_gradient_sums_a_plane_in_sixteen_lanes() {
+    let mut dy = vec![1.0_f64; 17];
+    dy[0] = 1e16;
+    dy[16] = -1e16;
+    let x = vec![-1.0_f64; 17];
+    let (two_x, two_dy) = ([x.clone(), x.clone()].concat(), [dy.clone(), vec![2.0; 17]].concat());
+    on_every_level(&PARS, |isa, par| {
+        let mut dx = vec![0.0; 17];
+        let mut dw = [0.0];
+        rectify::prelu_backward(&x, &[0.5], ChannelLayout::First { inner: 17 }, &dy, &mut dx, &mut dw, Kink::Lower);
+        assert_eq!(dw, [-15.0], "one plane on {isa} {par:?}");
+        let mut dx = vec![0.0; 34];
+        rectify::prelu_backward(
+            &two_x,
+            &[0.5],
+            ChannelLayout::First { inner: 17 },
+            &two_dy,
+            &mut dx,
+            &mut dw,
+            Kink::Lower,
+        );
+        assert_eq!(dw, [-15.0 - 34.0], "two rows on {isa} {par:?}");
+    });
+}
+
 /// One channel-first row splits between threads by whole planes: dx and the slope
 /// gradient are the bits of one thread and of the reference, for planes that are and are
 /// not a whole number of cache lines, channel counts that leave a thread fewer planes, and
