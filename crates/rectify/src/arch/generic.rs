@@ -230,12 +230,17 @@ pub(crate) fn select_word<T: Sealed>(w: u64, dy: &[T], dx: &mut [T]) {
     }
 }
 
-/// Terms of one channel plane computed ahead of their additions in [`prelu_backward_with`]
-/// (a multiple of [`SUM_LANES`], so that each piece of a plane starts on lane 0).
+/// Elements of one channel plane that [`prelu_backward_with`] takes at a time, f32 and
+/// f64 (a multiple of [`SUM_LANES`], so that each piece of a plane starts on lane 0).
 pub(crate) const SUM_CHUNK: usize = 128;
+/// [`SUM_CHUNK`] for f16 and bf16, whose `dx` takes a call of its own per piece: measured
+/// on the AVX-512 Xeon (scratch loop of `prelu_backward`, 64 channels first, one thread,
+/// ns an element), 128 against 256: f16 64K 0.46 -> 0.28-0.29, 256K 0.38 -> 0.27-0.29,
+/// bf16 64K 0.32 -> 0.29; level at 16M, where 512 and 1024 ran slower (0.54-0.69).
 /// The interleaved partial sums of one channel plane ([`crate::PRELU_SUM_LANES`]).
 pub(crate) const SUM_LANES: usize = crate::prelu::PRELU_SUM_LANES;
-const _: () = assert!(SUM_CHUNK.is_multiple_of(SUM_LANES));
+pub(crate) const SUM_CHUNK_16: usize = 256;
+const _: () = assert!(SUM_CHUNK.is_multiple_of(SUM_LANES) && SUM_CHUNK_16.is_multiple_of(SUM_LANES));
 
 /// One term of the PReLU slope gradient: `x * dy` in f64 where `x < 0`, else `+0.0`.
 #[inline(always)]
@@ -410,11 +415,12 @@ fn prefetch_piece<T>(s: &[T], at: usize, len: usize) {
 /// `x < 0`) into [`SUM_LANES`] interleaved lanes, folded, and the planes' sums added row
 /// after row. A channel-last row's planes are single elements, whose fold is the term.
 ///
-/// A plane is walked in pieces of [`SUM_CHUNK`]: each piece's terms go into the lanes
-/// (vertical additions, independent chains, where one sum a channel in index order was a
-/// chain of dependent additions at the adder's latency) and its `dx` follows while the
-/// piece is in L1, so that one pass reads `x` and `dy`: in the same loop for f32 and f64
-/// planes whose slope takes the one-compare kernel, by `planes` otherwise. Measured on
+/// A plane is walked in pieces of [`SUM_CHUNK`] ([`SUM_CHUNK_16`] for 16-bit types): each
+/// piece's terms go into the lanes (vertical additions, independent chains, where one sum
+/// a channel in index order was a chain of dependent additions at the adder's latency)
+/// and its `dx` follows while the piece is in L1, so that one pass reads `x` and `dy`: in
+/// the same loop for f32 and f64 planes whose slope takes the one-compare kernel, by
+/// `planes` otherwise. Measured on
 /// the AVX-512 Xeon (a scratch loop of `prelu_backward`, 64 channels first, one thread, ns
 /// an element) against the sums in index order, which took eight channels side by side
 /// and transposed their terms in registers: f32 64K 0.47-0.52 -> 0.25, 1M 0.71 ->
@@ -455,8 +461,9 @@ pub(crate) unsafe fn prelu_backward_with<C: PreluTerms, T: Float, D: PreluDx<T>>
         // f32 and f64 planes of the one-compare kernel in one loop (the general kernel's
         // selects do not vectorise in it: a call of its own per piece).
         let leaky = if size_of::<T>() >= 4 { planes.leaky_dx(channel) } else { None };
-        for k in (0..run).step_by(SUM_CHUNK) {
-            let len = SUM_CHUNK.min(run - k);
+        let chunk = if size_of::<T>() == 2 { SUM_CHUNK_16 } else { SUM_CHUNK };
+        for k in (0..run).step_by(chunk) {
+            let len = chunk.min(run - k);
             let piece = start + k..start + k + len;
             if far {
                 let ahead = piece.start + PRELU_PREFETCH_AHEAD_BYTES / size_of::<T>();

@@ -93,7 +93,7 @@ fn all_16_bit_patterns<T: Bits>() {
         rectify::prelu_inplace(&mut z, &wt, rectify::ChannelLayout::First { inner });
         assert_bits_eq(&z, &want, &|| what("prelu in planes, in place"));
         // Its backward: dy every pattern too (x read backwards), and the slope gradient of
-        // each channel (planes of 1024: eight channels side by side, 128 elements at a time).
+        // each channel (planes of 1024: each walked in pieces, the lanes carried across).
         let g: Vec<T> = x.iter().rev().copied().collect();
         let mut dw = vec![T::from_u64(0); wt.len()];
         rectify::prelu_backward(&x, &wt, rectify::ChannelLayout::First { inner }, &g, &mut y, &mut dw, Kink::Lower);

@@ -484,34 +484,62 @@ fn prelu_weight_gradient_is_the_same_for_every_thread_count() {
 }
 
 /// The slope gradient's documented order shows: a plane's element `i` goes to lane
-/// `i % 16`, so two terms of 1e16 and -1e16 sixteen apart cancel in their lane before the
-/// fifteen terms of -1 in the other lanes are added (in index order the -1s would be lost
-/// against 1e16: -1e16 - 1 rounds back to -1e16). Every level; a second row adds its own
-/// plane's sum after the first's.
+/// `i % 16`, so two terms of `big` and `-big` sixteen apart cancel in their lane before the
+/// fifteen small terms in the other lanes are added; in index order the small terms would
+/// be lost against `big` (a quarter of an ulp or less each) and the sum would be 0. The
+/// pattern sits at every fourth offset of a plane of 600, so that it straddles every
+/// boundary of the walk's pieces (and of any part within them), for every dtype, on every
+/// level; a second row then adds its own plane's sum after the first's.
+fn plane_sum_in_sixteen_lanes<T: Bits>(big: (f64, f64), small: (f64, f64)) {
+    const RUN: usize = 600;
+    let want = -15.0 * small.0.abs() * small.1;
+    let t = |v: f64| T::from_f64_lossy(v);
+    on_every_level(&PARS, |isa, par| {
+        for at in (0..RUN - 16).step_by(4) {
+            let mut x = vec![t(1.0); RUN];
+            let mut dy = vec![t(1.0); RUN];
+            (x[at], dy[at]) = (t(-big.0), t(big.1));
+            (x[at + 16], dy[at + 16]) = (t(-big.0), t(-big.1));
+            for i in at + 1..at + 16 {
+                (x[i], dy[i]) = (t(-small.0), t(small.1));
+            }
+            let what = || format!("{:?} pattern at {at} on {isa} {par:?}", T::DTYPE);
+            let mut dx = vec![t(0.0); RUN];
+            let mut dw = [t(0.0)];
+            rectify::prelu_backward(
+                &x,
+                &[t(0.5)],
+                ChannelLayout::First { inner: RUN },
+                &dy,
+                &mut dx,
+                &mut dw,
+                Kink::Lower,
+            );
+            assert_eq!(dw[0].to_u64(), t(want).to_u64(), "one plane: {}", what());
+            let (x2, dy2) = ([x.clone(), vec![t(-1.0); RUN]].concat(), [dy, vec![t(2.0); RUN]].concat());
+            let mut dx = vec![t(0.0); 2 * RUN];
+            rectify::prelu_backward(
+                &x2,
+                &[t(0.5)],
+                ChannelLayout::First { inner: RUN },
+                &dy2,
+                &mut dx,
+                &mut dw,
+                Kink::Lower,
+            );
+            assert_eq!(dw[0].to_u64(), t(want - 2.0 * RUN as f64).to_u64(), "two rows: {}", what());
+        }
+    });
+}
+
 #[test]
 fn prelu_weight_gradient_sums_a_plane_in_sixteen_lanes() {
-    let mut dy = vec![1.0_f64; 17];
-    dy[0] = 1e16;
-    dy[16] = -1e16;
-    let x = vec![-1.0_f64; 17];
-    let (two_x, two_dy) = ([x.clone(), x.clone()].concat(), [dy.clone(), vec![2.0; 17]].concat());
-    on_every_level(&PARS, |isa, par| {
-        let mut dx = vec![0.0; 17];
-        let mut dw = [0.0];
-        rectify::prelu_backward(&x, &[0.5], ChannelLayout::First { inner: 17 }, &dy, &mut dx, &mut dw, Kink::Lower);
-        assert_eq!(dw, [-15.0], "one plane on {isa} {par:?}");
-        let mut dx = vec![0.0; 34];
-        rectify::prelu_backward(
-            &two_x,
-            &[0.5],
-            ChannelLayout::First { inner: 17 },
-            &two_dy,
-            &mut dx,
-            &mut dw,
-            Kink::Lower,
-        );
-        assert_eq!(dw, [-15.0 - 34.0], "two rows on {isa} {par:?}");
-    });
+    // Terms of -+2^120 against -1 (f64: -+2^100 against -1); f16 -+2^30 against -2^-24,
+    // which lands on a tie next to 2^30 (even: kept) and sums to a subnormal f16.
+    plane_sum_in_sixteen_lanes::<f32>((2f64.powi(60), 2f64.powi(60)), (1.0, 1.0));
+    plane_sum_in_sixteen_lanes::<f64>((2f64.powi(50), 2f64.powi(50)), (1.0, 1.0));
+    plane_sum_in_sixteen_lanes::<bf16>((2f64.powi(60), 2f64.powi(60)), (1.0, 1.0));
+    plane_sum_in_sixteen_lanes::<f16>((2f64.powi(15), 2f64.powi(15)), (2f64.powi(-12), 2f64.powi(-12)));
 }
 
 /// One channel-first row splits between threads by whole planes: dx and the slope
