@@ -504,30 +504,15 @@ fn plane_sum_in_sixteen_lanes<T: Bits>(big: (f64, f64), small: (f64, f64)) {
                 (x[i], dy[i]) = (t(-small.0), t(small.1));
             }
             let what = || format!("{:?} pattern at {at} on {isa} {par:?}", T::DTYPE);
-            let mut dx = vec![t(0.0); RUN];
-            let mut dw = [t(0.0)];
-            rectify::prelu_backward(
-                &x,
-                &[t(0.5)],
-                ChannelLayout::First { inner: RUN },
-                &dy,
-                &mut dx,
-                &mut dw,
-                Kink::Lower,
-            );
-            assert_eq!(dw[0].to_u64(), t(want).to_u64(), "one plane: {}", what());
-            let (x2, dy2) = ([x.clone(), vec![t(-1.0); RUN]].concat(), [dy, vec![t(2.0); RUN]].concat());
-            let mut dx = vec![t(0.0); 2 * RUN];
-            rectify::prelu_backward(
-                &x2,
-                &[t(0.5)],
-                ChannelLayout::First { inner: RUN },
-                &dy2,
-                &mut dx,
-                &mut dw,
-                Kink::Lower,
-            );
-            assert_eq!(dw[0].to_u64(), t(want - 2.0 * RUN as f64).to_u64(), "two rows: {}", what());
+            let dweight = |x: &[T], dy: &[T]| {
+                let (mut dx, mut dw) = (vec![t(0.0); x.len()], [t(0.0)]);
+                let layout = ChannelLayout::First { inner: RUN };
+                rectify::prelu_backward(x, &[t(0.5)], layout, dy, &mut dx, &mut dw, Kink::Lower);
+                dw[0].to_u64()
+            };
+            assert_eq!(dweight(&x, &dy), t(want).to_u64(), "one plane: {}", what());
+            let (x2, dy2) = ([x, vec![t(-1.0); RUN]].concat(), [dy, vec![t(2.0); RUN]].concat());
+            assert_eq!(dweight(&x2, &dy2), t(want - 2.0 * RUN as f64).to_u64(), "two rows: {}", what());
         }
     });
 }
