@@ -237,9 +237,9 @@ pub(crate) const SUM_CHUNK: usize = 128;
 /// on the AVX-512 Xeon (scratch loop of `prelu_backward`, 64 channels first, one thread,
 /// ns an element), 128 against 256: f16 64K 0.46 -> 0.28-0.29, 256K 0.38 -> 0.27-0.29,
 /// bf16 64K 0.32 -> 0.29; level at 16M, where 512 and 1024 ran slower (0.54-0.69).
+pub(crate) const SUM_CHUNK_16: usize = 256;
 /// The interleaved partial sums of one channel plane ([`crate::PRELU_SUM_LANES`]).
 pub(crate) const SUM_LANES: usize = crate::prelu::PRELU_SUM_LANES;
-pub(crate) const SUM_CHUNK_16: usize = 256;
 const _: () = assert!(SUM_CHUNK.is_multiple_of(SUM_LANES) && SUM_CHUNK_16.is_multiple_of(SUM_LANES));
 
 /// One term of the PReLU slope gradient: `x * dy` in f64 where `x < 0`, else `+0.0`.
@@ -420,13 +420,13 @@ fn prefetch_piece<T>(s: &[T], at: usize, len: usize) {
 /// a channel in index order was a chain of dependent additions at the adder's latency)
 /// and its `dx` follows while the piece is in L1, so that one pass reads `x` and `dy`: in
 /// the same loop for f32 and f64 planes whose slope takes the one-compare kernel, by
-/// `planes` otherwise. Measured on
-/// the AVX-512 Xeon (a scratch loop of `prelu_backward`, 64 channels first, one thread, ns
-/// an element) against the sums in index order, which took eight channels side by side
-/// and transposed their terms in registers: f32 64K 0.47-0.52 -> 0.25, 1M 0.71 ->
-/// 0.53-0.59, 16M 1.24-1.27 -> 1.12-1.15; f64 64K 0.65-0.80 -> 0.40-0.43; f16 16M
-/// 0.77-0.85 -> 0.53-0.57; bf16 64K 0.47-0.53 -> 0.34. Adding `+0.0` for the other
-/// elements is the same as skipping them: a sum that starts at `+0.0` is never `-0.0`.
+/// `planes` otherwise. Measured on the AVX-512 Xeon (a scratch loop of `prelu_backward`,
+/// 64 channels first, one thread, ns an element) against the sums in index order, which
+/// took eight channels side by side and transposed their terms in registers: f32 64K
+/// 0.47-0.52 -> 0.25, 1M 0.71 -> 0.53-0.59, 16M 1.24-1.27 -> 1.12-1.15; f64 64K 0.65-0.80
+/// -> 0.40-0.43; f16 16M 0.77-0.85 -> 0.53-0.57; bf16 64K 0.47-0.53 -> 0.34. Adding
+/// `+0.0` for the other elements is the same as skipping them: a sum that starts at
+/// `+0.0` is never `-0.0`.
 ///
 /// # Safety
 /// `C`'s level's features must be available.
