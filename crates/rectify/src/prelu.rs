@@ -302,11 +302,9 @@ impl<T: Float> arch::generic::PreluDx<T> for PlanesBackward<'_, T> {
     }
 
     fn piece(&self, channel: usize, x: &[T], dy: &[T], dx: &mut [T]) {
-        let k = &self.kernels[channel];
-        if k.leaky {
-            arch::product_select(self.level, &LeakyBackward(k.sloped.a), x, dy, dx);
-        } else {
-            arch::product_select(self.level, &k.sloped, x, dy, dx);
+        match self.leaky_dx(channel) {
+            Some(k) => arch::product_select(self.level, &k, x, dy, dx),
+            None => arch::product_select(self.level, &self.kernels[channel].sloped, x, dy, dx),
         }
     }
 
