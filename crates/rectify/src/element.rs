@@ -268,6 +268,28 @@ pub(crate) mod sealed {
             unsafe { Self::prelu_lanes_v3(x, dy, lanes) }
         }
 
+        /// PReLU backward of a whole channel plane of slope `a` in one pass at x86-64-v4:
+        /// the terms into `lanes` as [`FloatSealed::prelu_lanes_v4`] and `dx` as
+        /// `LeakyBackward(a)`, where the type has such a loop (f16 and bf16,
+        /// `Half512::prelu_plane`); `false`, and nothing written, otherwise (default: f32
+        /// and f64 take their pieces in one loop of plain code already). `far`: the plane
+        /// lies beyond the caches.
+        ///
+        /// # Safety
+        /// x86-64-v4 must be available; `x` starts on a plane's lane 0.
+        #[inline(always)]
+        unsafe fn prelu_plane_v4(
+            a: Self::C,
+            x: &[Self],
+            dy: &[Self],
+            dx: &mut [Self],
+            lanes: &mut crate::arch::generic::SumLanes,
+            far: bool,
+        ) -> bool {
+            let _ = (a, x, dy, dx, lanes, far);
+            false
+        }
+
         /// `b = k(a, b)` (`a` of `None`: `b = k(b)`) straight over `b` at x86-64-v4, where
         /// the type has a body that reads each vector before it writes it (f16 and bf16 ops
         /// that scale one input, with the CPU's FP16 or BF16 extension); `false`, and
@@ -677,6 +699,20 @@ macro_rules! half_float {
             unsafe fn prelu_lanes_v4(x: &[Self], dy: &[Self], lanes: &mut crate::arch::generic::SumLanes) {
                 // SAFETY: the caller guarantees x86-64-v4.
                 unsafe { <Self as crate::arch::avx2::Half>::prelu_lanes_v4(x, dy, lanes) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[inline(always)]
+            unsafe fn prelu_plane_v4(
+                a: f32,
+                x: &[Self],
+                dy: &[Self],
+                dx: &mut [Self],
+                lanes: &mut crate::arch::generic::SumLanes,
+                far: bool,
+            ) -> bool {
+                // SAFETY: the caller guarantees x86-64-v4 and a plane's lane 0.
+                unsafe { <Self as crate::arch::avx512::Half512>::prelu_plane(a, x, dy, dx, lanes, far) };
+                true
             }
             #[cfg(target_arch = "x86_64")]
             #[inline(always)]

@@ -14,6 +14,7 @@ use core::mem::size_of;
 use half::{bf16, f16};
 
 use crate::arch::avx2::{self, Convert16, Half};
+use crate::arch::generic::SumLanes;
 use crate::kernels::{Lanes, Product};
 
 /// The bits `x > 0` (false for NaN) of 64 f32.
@@ -355,6 +356,35 @@ pub(crate) trait Half512: Half {
         let _ = (c, x, dy, out, n);
         false
     }
+    /// PReLU backward of one channel plane of slope `c` in one pass ([`prelu_plane32`]):
+    /// the slope gradient's terms into `lanes` as
+    /// [`crate::arch::generic::add_terms_to_lanes`] and `dx = x > 0 ? dy : x is NaN ? +0.0
+    /// : c * dy`. `far`: the plane lies beyond the caches, and the loop prefetches ahead.
+    ///
+    /// # Safety
+    /// x86-64-v4 must be available; `x` starts on a plane's lane 0.
+    #[inline(always)]
+    unsafe fn prelu_plane(c: f32, x: &[Self], dy: &[Self], dx: &mut [Self], lanes: &mut SumLanes, far: bool) {
+        // SAFETY: x86-64-v4 and a plane's lane 0 (caller).
+        unsafe { prelu_plane32::<Self, PlainNarrow>(c, x, dy, dx, lanes, far) }
+    }
+    /// The PReLU slope gradient's terms of 16 widened lanes added to a plane's 16 lanes
+    /// (`acc`: lanes 0-7, 8-15): `lane = x < 0 ? fma(x, dy, lane) : lane` in f64, as
+    /// [`crate::arch::generic::add_terms_to_lanes_fma`] (default: that FMA, each half of
+    /// the lanes widened to f64).
+    ///
+    /// # Safety
+    /// x86-64-v4 must be available.
+    #[inline(always)]
+    unsafe fn add_terms16(x: F32x16, dy: F32x16, acc: &mut [__m512d; 2]) {
+        // SAFETY: AVX-512F (caller).
+        unsafe {
+            let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x.0, _mm512_setzero_ps());
+            let ([x_lo, x_hi], [dy_lo, dy_hi]) = (halves_f64(x.0), halves_f64(dy.0));
+            acc[0] = _mm512_mask3_fmadd_pd(x_lo, dy_lo, acc[0], below as __mmask8);
+            acc[1] = _mm512_mask3_fmadd_pd(x_hi, dy_hi, acc[1], (below >> 8) as __mmask8);
+        }
+    }
     /// [`Half512::scale_native`] for `k` where it is one of its two ops, told by its
     /// constants: a unary op whose negative inputs take the product (`DY` false, over `x`),
     /// or the binary `(x, dy)` one that passes `dy` above zero (`DY` true); `false`
@@ -403,6 +433,20 @@ impl Half512 for f16 {
         // caller gives them.
         unsafe { scale_f16::<DY>(f16::from_bits(bits), x, dy, out, n) };
         true
+    }
+    /// The product of two f16 values is exact in f32 (11 by 11 significant bits,
+    /// magnitudes between 2^-48 and 2^32), so it is multiplied there, where the lane is
+    /// below zero (`+0.0` elsewhere: adding it leaves a sum that is never `-0.0`), and
+    /// widened to f64 as a whole: one conversion of 16 lanes where the FMA takes two.
+    #[inline(always)]
+    unsafe fn add_terms16(x: F32x16, dy: F32x16, acc: &mut [__m512d; 2]) {
+        // SAFETY: AVX-512F (caller).
+        unsafe {
+            let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x.0, _mm512_setzero_ps());
+            let [lo, hi] = halves_f64(_mm512_maskz_mul_ps(below, x.0, dy.0));
+            acc[0] = _mm512_add_pd(acc[0], lo);
+            acc[1] = _mm512_add_pd(acc[1], hi);
+        }
     }
     #[inline(always)]
     unsafe fn widen16(src: *const f16) -> F32x16 {
@@ -482,6 +526,41 @@ impl Half512 for bf16 {
         unsafe { scale_bf16::<DY>(c, x, dy, out, n) };
         true
     }
+    /// The product of two bf16 values is exact in f32 wherever it comes out a normal
+    /// number (8 by 8 significant bits), as it does for nearly all data: then it is
+    /// multiplied there and widened as a whole, one conversion of 16 lanes where the FMA
+    /// takes two (a lane not below zero adds `+0.0`, which leaves a sum that is never
+    /// `-0.0`). 16 lanes with a product of zero, a denormal or infinity among those below
+    /// zero (out of f32's range, or an input zero or infinite) take the FMA.
+    #[inline(always)]
+    unsafe fn add_terms16(x: F32x16, dy: F32x16, acc: &mut [__m512d; 2]) {
+        // SAFETY: AVX-512F/DQ (caller).
+        unsafe {
+            let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x.0, _mm512_setzero_ps());
+            let p = _mm512_maskz_mul_ps(below, x.0, dy.0);
+            const ZERO_INFINITE_OR_DENORMAL: i32 = 0x02 | 0x04 | 0x08 | 0x10 | 0x20;
+            if _mm512_mask_fpclass_ps_mask::<ZERO_INFINITE_OR_DENORMAL>(below, p) != 0 {
+                let ([x_lo, x_hi], [dy_lo, dy_hi]) = (halves_f64(x.0), halves_f64(dy.0));
+                acc[0] = _mm512_mask3_fmadd_pd(x_lo, dy_lo, acc[0], below as __mmask8);
+                acc[1] = _mm512_mask3_fmadd_pd(x_hi, dy_hi, acc[1], (below >> 8) as __mmask8);
+                return;
+            }
+            let [lo, hi] = halves_f64(p);
+            acc[0] = _mm512_add_pd(acc[0], lo);
+            acc[1] = _mm512_add_pd(acc[1], hi);
+        }
+    }
+    /// With AVX-512 BF16, the products narrow 32 at a time ([`Bf16Narrow`]).
+    #[inline(always)]
+    unsafe fn prelu_plane(c: f32, x: &[bf16], dy: &[bf16], dx: &mut [bf16], lanes: &mut SumLanes, far: bool) {
+        if crate::dispatch::bf16_extension() {
+            // SAFETY: x86-64-v4 (caller) and AVX-512 BF16 (just detected); a plane's lane 0.
+            unsafe { prelu_plane_bf16(c, x, dy, dx, lanes, far) }
+        } else {
+            // SAFETY: x86-64-v4 and a plane's lane 0 (caller).
+            unsafe { prelu_plane32::<bf16, PlainNarrow>(c, x, dy, dx, lanes, far) }
+        }
+    }
 }
 
 /// The shortest slice that [`scale_f16`] takes: f16 PReLU with 64 channels (throughput
@@ -526,6 +605,161 @@ pub(crate) unsafe fn scale_bf16<const DY: bool>(c: f32, x: *const bf16, dy: *con
     unsafe { scale32::<_, DY>(Bf16Scale(_mm512_set1_ps(c)), x.cast(), dy.cast(), out.cast(), n) }
 }
 
+/// [`prelu_plane32`] for bf16 with AVX-512 BF16, in a function of its own compiled for it.
+///
+/// # Safety
+/// x86-64-v4 and AVX-512 BF16 must be available; `x` starts on a plane's lane 0.
+#[target_feature(
+    enable = "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx512bf16"
+)]
+unsafe fn prelu_plane_bf16(c: f32, x: &[bf16], dy: &[bf16], dx: &mut [bf16], lanes: &mut SumLanes, far: bool) {
+    // SAFETY: the features, enabled here; the plane (caller).
+    unsafe { prelu_plane32::<bf16, Bf16Narrow>(c, x, dy, dx, lanes, far) }
+}
+
+/// How [`prelu_plane32`] rounds a step's 32 products to the type.
+trait Narrow32<T> {
+    /// The 32 lanes `lo` then `hi`, each rounded to `T` as [`Half512::narrow16`].
+    ///
+    /// # Safety
+    /// x86-64-v4 and the implementation's extension must be available.
+    unsafe fn narrow32(lo: F32x16, hi: F32x16) -> __m512i;
+}
+
+/// [`Narrow32`] by [`Half512::narrow16`], 16 lanes at a time.
+struct PlainNarrow;
+
+impl<T: Half512> Narrow32<T> for PlainNarrow {
+    #[inline(always)]
+    unsafe fn narrow32(lo: F32x16, hi: F32x16) -> __m512i {
+        // SAFETY: x86-64-v4 (caller).
+        unsafe { _mm512_inserti64x4::<1>(_mm512_castsi256_si512(T::narrow16(lo)), T::narrow16(hi)) }
+    }
+}
+
+/// [`Narrow32`] for bf16 with AVX-512 BF16: `vcvtne2ps2bf16`, 32 lanes in lane order in
+/// one instruction, where no product is a denormal (which it reads as zero); the integer
+/// rounding otherwise, as [`Half512::narrow16_native`].
+struct Bf16Narrow;
+
+impl Narrow32<bf16> for Bf16Narrow {
+    #[inline(always)]
+    unsafe fn narrow32(lo: F32x16, hi: F32x16) -> __m512i {
+        // SAFETY: x86-64-v4 and AVX-512 BF16 (caller).
+        unsafe {
+            const DENORMAL: i32 = 0x20;
+            if _mm512_fpclass_ps_mask::<DENORMAL>(lo.0) | _mm512_fpclass_ps_mask::<DENORMAL>(hi.0) != 0 {
+                return <PlainNarrow as Narrow32<bf16>>::narrow32(lo, hi);
+            }
+            core::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi.0, lo.0))
+        }
+    }
+}
+
+/// PReLU backward of one channel plane of a 16-bit float, 32 lanes a step, in one pass:
+/// both halves of a step widen once, for the slope gradient's terms (into the plane's 16
+/// lanes, elements 0-15 of the step before 16-31, so that lane `i % 16` takes element `i`
+/// in order, as [`crate::arch::generic::add_terms_to_lanes`]; [`Half512::add_terms16`])
+/// and for `dx`'s products (`c * dy` in f32, rounded once by `N`), which the raw lanes
+/// select ([`leaky_dx32`]). Where the plane lies beyond the caches (`far`), each step
+/// prefetches its arrays' lines [`crate::arch::generic::PRELU_PREFETCH_AHEAD_BYTES`] ahead.
+/// The last `n % 32` elements go through a zeroed copy (a `+0.0` has no term).
+///
+/// Measured on the AVX-512 Xeon (which has AVX-512 BF16 but not FP16; a scratch loop of
+/// `prelu_backward`, slope 0.25, 64 channels first, one thread, ns an element, A/B in one
+/// session) against the pieces of [`crate::arch::generic::SUM_CHUNK_16`], each widened into
+/// a buffer, its terms summed from there and its `dx` a call of its own: f16 4K 0.71-1.09
+/// -> 0.37, 64K 0.30-0.32 -> 0.22, 256K and 1M 0.30 -> 0.21, 16M 0.24-0.26 -> 0.19; bf16
+/// 4K 0.49-0.51 -> 0.44, 64K-1M 0.25-0.27 -> 0.24-0.25, 16M 0.21-0.23 -> 0.19-0.20 (with
+/// its terms by FMA alone, as the pieces take them, bf16 ran level with the pieces).
+///
+/// # Safety
+/// x86-64-v4 and `N`'s extension must be available; `x` starts on a plane's lane 0.
+#[inline(always)]
+unsafe fn prelu_plane32<T: Half512, N: Narrow32<T>>(
+    c: f32,
+    x: &[T],
+    dy: &[T],
+    dx: &mut [T],
+    lanes: &mut SumLanes,
+    far: bool,
+) {
+    const AHEAD: usize = crate::arch::generic::PRELU_PREFETCH_AHEAD_BYTES;
+    let n = dx.len().min(x.len()).min(dy.len());
+    // SAFETY: x86-64-v4 (caller).
+    let scale = unsafe { _mm512_set1_ps(c) };
+    // SAFETY: AVX-512F (caller); the 16 lanes are 16 f64.
+    let mut acc = unsafe { [_mm512_loadu_pd(lanes.as_ptr()), _mm512_loadu_pd(lanes.as_ptr().add(8))] };
+    let whole = n - n % 32;
+    for i in (0..whole).step_by(32) {
+        if far {
+            let ahead = i * size_of::<T>() + AHEAD;
+            crate::arch::stream::prefetch(x.as_ptr().cast::<u8>().wrapping_add(ahead), 64);
+            crate::arch::stream::prefetch(dy.as_ptr().cast::<u8>().wrapping_add(ahead), 64);
+            crate::arch::stream::prefetch(dx.as_ptr().cast::<u8>().wrapping_add(ahead), 64);
+        }
+        // SAFETY: the features (caller); i + 32 <= n.
+        unsafe { prelu_step32::<T, N>(scale, x[i..].as_ptr(), dy[i..].as_ptr(), dx[i..].as_mut_ptr(), &mut acc) };
+    }
+    if whole < n {
+        let zero = T::zero();
+        let (mut x_rest, mut dy_rest, mut dx_rest) = ([zero; 32], [zero; 32], [zero; 32]);
+        x_rest[..n - whole].copy_from_slice(&x[whole..n]);
+        dy_rest[..n - whole].copy_from_slice(&dy[whole..n]);
+        // SAFETY: the features (caller); the 32 lanes of the copies.
+        unsafe { prelu_step32::<T, N>(scale, x_rest.as_ptr(), dy_rest.as_ptr(), dx_rest.as_mut_ptr(), &mut acc) };
+        dx[whole..n].copy_from_slice(&dx_rest[..n - whole]);
+    }
+    // SAFETY: AVX-512F (caller).
+    unsafe {
+        _mm512_storeu_pd(lanes.as_mut_ptr(), acc[0]);
+        _mm512_storeu_pd(lanes.as_mut_ptr().add(8), acc[1]);
+    }
+}
+
+/// One step of [`prelu_plane32`]: 32 lanes at `x`, `dy`, `dx`; `scale` the slope in every
+/// lane.
+///
+/// # Safety
+/// x86-64-v4 and `N`'s extension must be available; 32 lanes readable at `x` and `dy` and
+/// writable at `dx`.
+#[inline(always)]
+unsafe fn prelu_step32<T: Half512, N: Narrow32<T>>(
+    scale: __m512,
+    x: *const T,
+    dy: *const T,
+    dx: *mut T,
+    acc: &mut [__m512d; 2],
+) {
+    // SAFETY: the features and the lanes (caller).
+    unsafe {
+        let (x_lo, x_hi) = (T::widen16(x), T::widen16(x.add(16)));
+        let (dy_lo, dy_hi) = (T::widen16(dy), T::widen16(dy.add(16)));
+        T::add_terms16(x_lo, dy_lo, acc);
+        T::add_terms16(x_hi, dy_hi, acc);
+        let products = N::narrow32(F32x16(_mm512_mul_ps(dy_lo.0, scale)), F32x16(_mm512_mul_ps(dy_hi.0, scale)));
+        let (s, g) = (_mm512_loadu_si512(x.cast()), _mm512_loadu_si512(dy.cast()));
+        _mm512_storeu_si512(dx.cast(), leaky_dx32(s, g, products, T::INF));
+    }
+}
+
+/// The leaky backward on 32 raw lanes of a 16-bit float whose +infinity has the bits
+/// `inf`: `x > 0 ? dy : x is NaN ? +0.0 : p` (`s` the bits of `x`, `g` those of `dy`, `p`
+/// the products `c * dy`).
+///
+/// # Safety
+/// AVX-512 BW must be available.
+#[inline(always)]
+unsafe fn leaky_dx32(s: __m512i, g: __m512i, p: __m512i, inf: i16) -> __m512i {
+    // SAFETY: AVX-512BW (caller).
+    unsafe {
+        let magnitude = _mm512_and_si512(s, _mm512_set1_epi16(0x7fff));
+        let nan = _mm512_cmpgt_epi16_mask(magnitude, _mm512_set1_epi16(inf));
+        let above = _mm512_cmpgt_epi16_mask(s, _mm512_setzero_si512());
+        _mm512_maskz_mov_epi16(!nan, _mm512_mask_blend_epi16(above, p, g))
+    }
+}
+
 /// One slope times 32 raw lanes of a 16-bit float, each product rounded once to the type,
 /// in lane order: what [`scale32`] needs of the type.
 trait Scale32: Copy {
@@ -534,6 +768,19 @@ trait Scale32: Copy {
     /// # Safety
     /// AVX-512 BW and the type's extension (FP16, BF16) must be available.
     unsafe fn products(self, v: __m512i) -> __m512i;
+}
+
+/// The low and the high 8 f32 lanes of `v` widened to f64.
+///
+/// # Safety
+/// AVX-512F must be available.
+#[inline(always)]
+unsafe fn halves_f64(v: __m512) -> [__m512d; 2] {
+    // SAFETY: AVX-512F (caller).
+    unsafe {
+        let high = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+        [_mm512_cvtps_pd(_mm512_castps512_ps256(v)), _mm512_cvtps_pd(high)]
+    }
 }
 
 /// An f16 slope for `vmulph`: the product of f16 values rounded once, as the f32 route
@@ -623,11 +870,7 @@ unsafe fn scale32_step<S: Scale32, const DY: bool>(
         let s = load(x);
         let r = if DY {
             let g = load(dy);
-            let p = scale.products(g);
-            let magnitude = _mm512_and_si512(s, _mm512_set1_epi16(0x7fff));
-            let nan = _mm512_cmpgt_epi16_mask(magnitude, _mm512_set1_epi16(S::INF));
-            let above = _mm512_cmpgt_epi16_mask(s, _mm512_setzero_si512());
-            _mm512_maskz_mov_epi16(!nan, _mm512_mask_blend_epi16(above, p, g))
+            leaky_dx32(s, g, scale.products(g), S::INF)
         } else {
             let p = scale.products(s);
             // The lanes ReLU keeps (above -inf's bits as signed integers) keep x; the
@@ -805,7 +1048,12 @@ mod tests {
     /// Every bf16 pattern in a shuffled order (so that a step of 32 mixes NaN, infinities,
     /// subnormals and normals), and that order reversed as `dy`.
     fn shuffled_patterns() -> (Vec<bf16>, Vec<bf16>) {
-        let mut x: Vec<bf16> = (0..=u16::MAX).map(bf16::from_bits).collect();
+        shuffled(bf16::from_bits)
+    }
+
+    /// [`shuffled_patterns`] of any 16-bit type.
+    fn shuffled<T: Copy>(from_bits: fn(u16) -> T) -> (Vec<T>, Vec<T>) {
+        let mut x: Vec<T> = (0..=u16::MAX).map(from_bits).collect();
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         for i in (1..x.len()).rev() {
             state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
@@ -862,6 +1110,67 @@ mod tests {
                     assert_eq!(diff, None, "(index, x, dy, got, want) of the leaky backward, c = {c}, {r:?}");
                 }
             }
+        }
+    }
+
+    /// [`prelu_plane32`] with [`PlainNarrow`], compiled for x86-64-v4 (the route of v4
+    /// CPUs without AVX-512 BF16, and f16's).
+    ///
+    /// # Safety
+    /// x86-64-v4 must be available.
+    #[target_feature(
+        enable = "avx,avx2,fma,f16c,bmi1,bmi2,lzcnt,movbe,popcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
+    )]
+    unsafe fn plane_plain<T: Half512>(c: f32, x: &[T], dy: &[T], dx: &mut [T], lanes: &mut SumLanes, far: bool) {
+        // SAFETY: v4 (caller).
+        unsafe { prelu_plane32::<T, PlainNarrow>(c, x, dy, dx, lanes, far) }
+    }
+
+    /// A PReLU plane's one-pass loop: `prelu_plane32` with the arguments of
+    /// [`Half512::prelu_plane`].
+    type PlaneLoop<T> = unsafe fn(f32, &[T], &[T], &mut [T], &mut SumLanes, bool);
+
+    /// A PReLU plane's one-pass loop against the portable walk: `dx` lane by lane as the
+    /// leaky backward's `fused`, and the 16 lanes (carried in from a plane's earlier part)
+    /// as `add_terms_to_lanes` (any NaN for a NaN), for slopes that make subnormal, infinite
+    /// and plain products, from several starts, lengths around the step and the whole
+    /// shuffled set of patterns, with and without the prefetches.
+    fn plane_is_the_portable_walk<T: Half512>(from_bits: fn(u16) -> T, run: PlaneLoop<T>) {
+        let (x, dy) = shuffled(from_bits);
+        for c in [0.25_f32, 0.01, 1e-30, 2f32.powi(-130), 0.0, -0.5, 3.0, 1e30] {
+            for (start, len) in [(0, 0), (3, 1), (5, 31), (7, 32), (9, 33), (64, 95), (100, 1000), (0, x.len())] {
+                let (x, dy) = (&x[start..start + len], &dy[start..start + len]);
+                let want_dx: Vec<T> = x.iter().zip(dy).map(|(&v, &g)| fused(&LeakyBackward(c), v, g)).collect();
+                let mut want_lanes: SumLanes = core::array::from_fn(|j| j as f64 - 7.5);
+                crate::arch::generic::add_terms_to_lanes(x, dy, &mut want_lanes);
+                for far in [false, true] {
+                    let mut dx = vec![from_bits(0x5555); len];
+                    let mut lanes: SumLanes = core::array::from_fn(|j| j as f64 - 7.5);
+                    // SAFETY: the caller checked the features `run` needs.
+                    unsafe { run(c, x, dy, &mut dx, &mut lanes, far) };
+                    let i = want_dx.iter().zip(&dx).position(|(w, o)| w.bits() != o.bits());
+                    let what = format!("c = {c}, {start}.., {len} elements, far {far}");
+                    assert_eq!(i.map(|i| (i, x[i].bits(), dy[i].bits(), dx[i].bits())), None, "dx {what}");
+                    for (j, (w, l)) in want_lanes.iter().zip(lanes).enumerate() {
+                        assert!(
+                            w.to_bits() == l.to_bits() || (w.is_nan() && l.is_nan()),
+                            "lane {j}: {l} for {w}, {what}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn prelu_plane_is_the_portable_walk() {
+        if !crate::dispatch::Isa::V4.is_available() {
+            return;
+        }
+        plane_is_the_portable_walk(f16::from_bits, plane_plain::<f16>);
+        plane_is_the_portable_walk(bf16::from_bits, plane_plain::<bf16>);
+        if crate::dispatch::bf16_extension() {
+            plane_is_the_portable_walk(bf16::from_bits, prelu_plane_bf16);
         }
     }
 }

@@ -348,6 +348,17 @@ pub(crate) trait PreluTerms {
     /// # Safety
     /// The implementing level's features must be available.
     unsafe fn add_to_lanes<T: Float>(x: &[T], dy: &[T], lanes: &mut SumLanes);
+    /// A whole 16-bit plane's terms and `dx` (slope `a`) in one pass, where the level and
+    /// the type have a loop for it (`FloatSealed::prelu_plane_v4`); `false` (nothing
+    /// written) otherwise (default).
+    ///
+    /// # Safety
+    /// The implementing level's features must be available; `x` starts on a plane's lane 0.
+    #[inline(always)]
+    unsafe fn plane<T: Float>(a: T::C, x: &[T], dy: &[T], dx: &mut [T], lanes: &mut SumLanes, far: bool) -> bool {
+        let _ = (a, x, dy, dx, lanes, far);
+        false
+    }
 }
 
 /// [`PreluTerms`] in plain code.
@@ -398,7 +409,7 @@ pub(crate) trait PreluDx<T: Float> {
 /// the same prefetches cost up to 10%, measured with the walk of eight channels side by
 /// side). The output too: a line fetched before the stores arrive is written without
 /// waiting for its read.
-const PRELU_PREFETCH_AHEAD_BYTES: usize = 2048;
+pub(crate) const PRELU_PREFETCH_AHEAD_BYTES: usize = 2048;
 
 /// Prefetches the `len` elements of `s` from `at` on (a hint: any `at`, it never faults).
 #[inline(always)]
@@ -427,6 +438,10 @@ fn prefetch_piece<T>(s: &[T], at: usize, len: usize) {
 /// -> 0.40-0.43; f16 16M 0.77-0.85 -> 0.53-0.57; bf16 64K 0.47-0.53 -> 0.34. Adding
 /// `+0.0` for the other elements is the same as skipping them: a sum that starts at
 /// `+0.0` is never `-0.0`.
+///
+/// A 16-bit plane of the one-compare kernel goes whole to [`PreluTerms::plane`] instead,
+/// where the level has a loop that takes its terms and its `dx` in one pass (v4: widened
+/// once for both, where the pieces widen for the terms and again in the `dx` call).
 ///
 /// # Safety
 /// `C`'s level's features must be available.
@@ -458,9 +473,20 @@ pub(crate) unsafe fn prelu_backward_with<C: PreluTerms, T: Float, D: PreluDx<T>>
     for (c, start) in planes_of(x.len()).enumerate() {
         let channel = c % channels;
         let mut lanes: SumLanes = [0.0; SUM_LANES];
+        let leaky = planes.leaky_dx(channel);
+        // A 16-bit plane of the one-compare kernel in one pass, where the level can.
+        if let (2, Some(k)) = (size_of::<T>(), &leaky) {
+            let plane = start..start + run;
+            let (x, dy, dx) = (&x[plane.clone()], &dy[plane.clone()], &mut dx[plane]);
+            // SAFETY: `C`'s level (caller); the plane starts on its lane 0.
+            if unsafe { C::plane(k.0, x, dy, dx, &mut lanes, far) } {
+                acc[channel] += fold_lanes(&lanes);
+                continue;
+            }
+        }
         // f32 and f64 planes of the one-compare kernel in one loop (the general kernel's
         // selects do not vectorise in it: a call of its own per piece).
-        let leaky = if size_of::<T>() >= 4 { planes.leaky_dx(channel) } else { None };
+        let leaky = if size_of::<T>() >= 4 { leaky } else { None };
         let chunk = if size_of::<T>() == 2 { SUM_CHUNK_16 } else { SUM_CHUNK };
         for k in (0..run).step_by(chunk) {
             let len = chunk.min(run - k);
@@ -632,6 +658,18 @@ pub(crate) mod x86 {
         unsafe fn add_to_lanes<T: Float>(x: &[T], dy: &[T], lanes: &mut super::SumLanes) {
             // SAFETY: v4 (caller).
             unsafe { T::prelu_lanes_v4(x, dy, lanes) }
+        }
+        #[inline(always)]
+        unsafe fn plane<T: Float>(
+            a: T::C,
+            x: &[T],
+            dy: &[T],
+            dx: &mut [T],
+            lanes: &mut super::SumLanes,
+            far: bool,
+        ) -> bool {
+            // SAFETY: v4 and a plane's lane 0 (caller).
+            unsafe { T::prelu_plane_v4(a, x, dy, dx, lanes, far) }
         }
     }
 

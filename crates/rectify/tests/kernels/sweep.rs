@@ -489,7 +489,9 @@ fn prelu_weight_gradient_is_the_same_for_every_thread_count() {
 /// be lost against `big` (a quarter of an ulp or less each) and the sum would be 0. The
 /// pattern sits at every fourth offset of a plane of 600, so that it straddles every
 /// boundary of the walk's pieces (and of any part within them), for every dtype, on every
-/// level; a second row then adds its own plane's sum after the first's.
+/// level; a second row then adds its own plane's sum after the first's. And a lane adds
+/// its own terms in index order: `big`, `-big` and a small term 16 apart keep the small
+/// one, which any other order loses.
 fn plane_sum_in_sixteen_lanes<T: Bits>(big: (f64, f64), small: (f64, f64)) {
     const RUN: usize = 600;
     let want = -15.0 * small.0.abs() * small.1;
@@ -513,6 +515,16 @@ fn plane_sum_in_sixteen_lanes<T: Bits>(big: (f64, f64), small: (f64, f64)) {
             assert_eq!(dweight(&x, &dy), t(want).to_u64(), "one plane: {}", what());
             let (x2, dy2) = ([x, vec![t(-1.0); RUN]].concat(), [dy, vec![t(2.0); RUN]].concat());
             assert_eq!(dweight(&x2, &dy2), t(want - 2.0 * RUN as f64).to_u64(), "two rows: {}", what());
+            // And a lane adds its terms in index order: `big`, `-big`, then a small one,
+            // which survives; `big` with the small one first would lose it.
+            if at + 32 < RUN {
+                let (mut x, mut dy) = (vec![t(1.0); RUN], vec![t(1.0); RUN]);
+                (x[at], dy[at]) = (t(-big.0), t(-big.1));
+                (x[at + 16], dy[at + 16]) = (t(-big.0), t(big.1));
+                (x[at + 32], dy[at + 32]) = (t(-small.0), t(small.1));
+                let want = -small.0.abs() * small.1;
+                assert_eq!(dweight(&x, &dy), t(want).to_u64(), "one lane in order: {}", what());
+            }
         }
     });
 }
