@@ -669,8 +669,8 @@ impl Narrow32<bf16> for Bf16Narrow {
 /// `prelu_backward`, slope 0.25, 64 channels first, one thread, ns an element, A/B in one
 /// session) against the pieces of [`crate::arch::generic::SUM_CHUNK_16`], each widened into
 /// a buffer, its terms summed from there and its `dx` a call of its own: f16 4K 0.71-1.09
-/// -> 0.37, 64K 0.30-0.32 -> 0.22, 256K and 1M 0.30 -> 0.21, 16M 0.24-0.26 -> 0.19; bf16
-/// 4K 0.49-0.51 -> 0.44, 64K-1M 0.25-0.27 -> 0.24-0.25, 16M 0.21-0.23 -> 0.19-0.20 (with
+/// -> 0.37, 64K 0.30-0.32 -> 0.22, 256K and 1M 0.29-0.31 -> 0.21, 16M 0.39-0.40 -> 0.32;
+/// bf16 4K 0.49-0.51 -> 0.44, 64K-1M 0.25-0.27 -> 0.24-0.25, 16M 0.37 -> 0.34-0.35 (with
 /// its terms by FMA alone, as the pieces take them, bf16 ran level with the pieces).
 ///
 /// # Safety
