@@ -665,7 +665,7 @@ impl Narrow32<bf16> for Bf16Narrow {
 /// prefetches its arrays' lines [`crate::arch::generic::PRELU_PREFETCH_AHEAD_BYTES`] ahead.
 /// The last `n % 32` elements go through a zeroed copy (a `+0.0` has no term).
 ///
-/// Measured on the AVX-512 Xeon (which has AVX-512 BF16 but not FP16; a scratch loop of
+/// Measured on the 2-core AMD EPYC (Zen 4: AVX-512 with BF16, not FP16; a scratch loop of
 /// `prelu_backward`, slope 0.25, 64 channels first, one thread, ns an element, A/B in one
 /// session) against the pieces of [`crate::arch::generic::SUM_CHUNK_16`], each widened into
 /// a buffer, its terms summed from there and its `dx` a call of its own: f16 4K 0.71-1.09
