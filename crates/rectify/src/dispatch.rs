@@ -189,6 +189,22 @@ pub(crate) fn bf16_extension() -> bool {
     false
 }
 
+/// Whether the CPU is AMD's, whose streaming stores take another order and threshold
+/// (`arch::stream`, `arch::stream_min_bytes`): detected once.
+pub(crate) fn amd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AMD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AMD.get_or_init(|| {
+            // CPUID leaf 0: the vendor string in EBX, EDX, ECX.
+            let id = core::arch::x86_64::__cpuid(0);
+            [id.ebx, id.edx, id.ecx].map(u32::to_le_bytes).concat() == b"AuthenticAMD"
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Whether the CPU has AVX-512 FP16, with which v4's f16 ops whose product is the input
 /// times an f16 value multiply in f16 (not part of x86-64-v4 either).
 pub(crate) fn fp16_extension() -> bool {

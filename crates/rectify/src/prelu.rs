@@ -213,7 +213,7 @@ pub fn prelu_backward<T: Float>(
         run: s.run,
         weight,
         kink,
-        far: size_of_val(x) >= PREFETCH_MIN_BYTES,
+        far: size_of_val(x) >= PREFETCH_MIN_BYTES && arch::prefetches_ahead(),
         kernels: &kernels,
     };
     let mut partials: Vec<Vec<f64>> = vec![Vec::new(); ranges.len()];

@@ -29,7 +29,7 @@ fn short<T>(len: usize) -> bool {
 }
 
 thread_local! {
-    static STREAM_MIN: Cell<usize> = const { Cell::new(arch::STREAM_MIN_BYTES) };
+    static STREAM_MIN: Cell<usize> = Cell::new(arch::stream_min_bytes());
 }
 
 /// Whether an out-of-place output of `len` elements goes out with streaming stores.
@@ -55,6 +55,20 @@ fn in_span_order<T>(len: usize) -> bool {
 #[doc(hidden)]
 pub fn with_stream_threshold<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
     crate::par::with_thread_local(&STREAM_MIN, bytes, f)
+}
+
+/// Runs `f` with the streaming drivers (and the in-place span order) walking `spans`
+/// spans of 4 KiB side by side (1: in order) in the calls that this thread runs, instead of
+/// the machine's choice (four on Intel, one on AMD). For tests; results must not change.
+#[doc(hidden)]
+pub fn with_stream_spans<R>(spans: usize, f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    return crate::par::with_thread_local(&arch::stream::SPANS, spans.clamp(1, arch::stream::STREAM_SPANS), f);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = spans;
+        f()
+    }
 }
 
 /// Runs `f(range, part)` over the parts of `out` (the matching ranges of the inputs are

@@ -515,9 +515,9 @@ pub(crate) unsafe fn relu_with_mask_stream<T: ReluMaskStep>(x: &[T], y: &mut [T]
         y[i] = x[i].relu_elem();
         words[i / 64] |= u64::from(x[i].is_positive()) << (i % 64);
     }
-    let ahead = PREFETCH_AHEAD_BYTES / size_of::<T>();
+    let (ahead, prefetches) = (PREFETCH_AHEAD_BYTES / size_of::<T>(), crate::arch::stream::prefetches_ahead());
     let tail = for_each_stream_step!(T, head, n, T::STEP, |i| {
-        if i + ahead + T::STEP <= n {
+        if prefetches && i + ahead + T::STEP <= n {
             prefetch(x[i + ahead..].as_ptr().cast(), T::STEP * size_of::<T>());
         }
         // SAFETY: AVX2 (caller); lanes i..i + STEP <= n of x and y; y + i is line-aligned

@@ -2,7 +2,8 @@
 //! cache: each step of the output goes through a small cache-resident buffer and is then
 //! streamed to memory, skipping the read-for-ownership of every destination line (measured
 //! +35-45% from DRAM on the project's machines; 8x slower in L1, hence only for large
-//! outputs), four 4 KiB spans side by side ([`for_each_stream_step!`]). The element kernels
+//! outputs), in the order that streams fastest on the machine: four 4 KiB spans side by side
+//! on Intel, in order on AMD ([`for_each_stream_step!`]). The element kernels
 //! are the same, so the bits are too.
 
 #![cfg(target_arch = "x86_64")]
@@ -145,24 +146,51 @@ pub(crate) fn prefetch(p: *const u8, bytes: usize) {
     }
 }
 
-/// The output spans walked side by side by [`for_each_stream_step!`], and their length in
-/// bytes (a page).
+/// The most output spans walked side by side by [`for_each_stream_step!`] (the number on
+/// Intel CPUs), and their length in bytes (a page).
 pub(crate) const STREAM_SPANS: usize = 4;
 pub(crate) const STREAM_SPAN_BYTES: usize = 4096;
 
+/// The spans walked side by side on AMD CPUs: one, in order. On the project's AMD EPYC (Zen
+/// 4) `./scripts/bench`'s streaming copies (f32, one array in, one out) ran 37-40 GB/s in
+/// order against 30-31 with four spans at 16M and 256M elements (two in, one out: 35-40
+/// against 29-31), and its in-place copy 30-44 in order against 26-35 in span order at 4M,
+/// 16M and 256M.
+const STREAM_SPANS_AMD: usize = 1;
+
+thread_local! {
+    /// The spans [`for_each_stream_step!`] walks side by side in this thread: the machine's
+    /// ([`STREAM_SPANS`] or [`STREAM_SPANS_AMD`]) unless a test set it
+    /// (`rectify::with_stream_spans`).
+    pub(crate) static SPANS: core::cell::Cell<usize> =
+        core::cell::Cell::new(if crate::dispatch::amd() { STREAM_SPANS_AMD } else { STREAM_SPANS });
+}
+
+/// Whether the streaming drivers prefetch their inputs ahead in this thread: where they
+/// walk spans side by side (Intel), not in order (AMD). On the project's AMD EPYC (Zen 4)
+/// the hardware prefetchers keep ahead of an in-order walk by themselves, and the
+/// prefetches held the two-input ops back (`./scripts/bench`, f32 at 16M and 256M
+/// elements, two runs: the ReLU backward 27-28 GB/s with them, 32-38 without; the ramp
+/// backward with the `Mid` kink 22-27, 29-42; the copy of two arrays into one 31-38).
+#[inline(always)]
+pub(crate) fn prefetches_ahead() -> bool {
+    SPANS.with(core::cell::Cell::get) > 1
+}
+
 /// Runs `$body` with `$i` the start of each step of `$step` elements (a divisor of a span)
-/// over `$start..$n`, in the order that streams fastest to DRAM: [`STREAM_SPANS`] spans of
-/// [`STREAM_SPAN_BYTES`] of the output side by side, a step of each in turn (as glibc's
-/// `memcpy` copies four pages at once), then the steps left over in order; evaluates to the
-/// end of the last whole step. Measured on the AVX-512 Xeon by `./scripts/bench`'s
-/// streaming copies (f32, one array in, one out): at 16M elements 18.7 GB/s in order, 27.2
-/// with four spans (glibc's `memcpy` 17.6); at 256M 20.8 and 22.6 (22.8). In a scratch
-/// loop, steps of 64 bytes to 1 KiB did alike, 2 KiB no better than in order. A macro for
-/// the reason of `generic::x86::for_each_step`.
+/// over `$start..$n`, in the order that streams fastest to DRAM on this machine
+/// ([`SPANS`]): that many spans of [`STREAM_SPAN_BYTES`] of the output side by side, a step
+/// of each in turn (as glibc's `memcpy` copies four pages at once), then the steps left
+/// over in order; evaluates to the end of the last whole step. Measured on the AVX-512
+/// Xeon by `./scripts/bench`'s streaming copies (f32, one array in, one out): at 16M
+/// elements 18.7 GB/s in order, 27.2 with four spans (glibc's `memcpy` 17.6); at 256M 20.8
+/// and 22.6 (22.8). In a scratch loop, steps of 64 bytes to 1 KiB did alike, 2 KiB no
+/// better than in order. (On the AMD EPYC the order is the other way round:
+/// [`STREAM_SPANS_AMD`].) A macro for the reason of `generic::x86::for_each_step`.
 macro_rules! for_each_stream_step {
     ($elem:ty, $start:expr, $n:expr, $step:expr, |$i:ident| $body:expr) => {{
         let (start, n, step): (usize, usize, usize) = ($start, $n, $step);
-        let spans = $crate::arch::stream::STREAM_SPANS;
+        let spans = $crate::arch::stream::SPANS.with(core::cell::Cell::get);
         let span = $crate::arch::stream::STREAM_SPAN_BYTES / core::mem::size_of::<$elem>();
         debug_assert!(step > 0 && span % step == 0);
         let group = spans * span;
@@ -199,7 +227,8 @@ pub(crate) struct StepBuffer<T>(pub [T; STEP_BYTES]);
 /// elements before `$out`'s first cache line straight into it (plain stores), then each
 /// step of [`STEP_BYTES`] into an L1 temporary (filled with `$fill` first) that is streamed
 /// out at once, in the interleaved order of [`for_each_stream_step!`], after `$prefetch`
-/// has prefetched the inputs at `$at` (one group of spans ahead; [`PREFETCH_AHEAD_BYTES`]),
+/// has prefetched the inputs at `$at` (one group of spans ahead; [`PREFETCH_AHEAD_BYTES`];
+/// where [`prefetches_ahead`]),
 /// and the elements after the last step straight into `$out`; then the fence. Where a
 /// step's compute is more than a compare, the prefetch is what keeps DRAM busy: without
 /// it the compute of one step holds up the loads of the next. AVX must be available.
@@ -217,8 +246,9 @@ macro_rules! stream_steps {
         let mut tmp = $crate::arch::stream::StepBuffer([$fill; STEP_BYTES]);
         let tmp = &mut tmp.0;
         let ahead = PREFETCH_AHEAD_BYTES / core::mem::size_of::<$elem>();
+        let prefetches = $crate::arch::stream::prefetches_ahead();
         let tail = $crate::arch::stream::for_each_stream_step!($elem, head, n, step, |i| {
-            if i + ahead + step <= n {
+            if prefetches && i + ahead + step <= n {
                 let $at = i + ahead;
                 $prefetch
             }

@@ -761,9 +761,9 @@ fn prelu_long_planes_f16() {
 }
 
 /// Large out-of-place outputs go through a buffer and streaming stores, four 4 KiB spans of
-/// the output side by side, and large in-place arrays take the same order; force those
-/// paths on lengths around a span and a group of four (with steps and elements left over)
-/// and misaligned starts, the mask ops included.
+/// the output side by side (Intel) or in order (AMD), and large in-place arrays take the
+/// same order; force those paths, in both orders, on lengths around a span and a group of
+/// four (with steps and elements left over) and misaligned starts, the mask ops included.
 fn streaming<T: Bits>() {
     let xs = pool::<T>(0.5, 4.0, 51);
     let dys = dy_pool::<T>();
@@ -772,89 +772,91 @@ fn streaming<T: Bits>() {
     let n_max = 9 * block + 40;
     let src_x: Vec<T> = (0..n_max).map(|_| xs[rng.below(xs.len())]).collect();
     let src_dy: Vec<T> = (0..n_max).map(|_| dys[rng.below(dys.len())]).collect();
+    rectify::with_stream_threshold(0, || {
+        // Both orders of the spans, four side by side (Intel's) and in order (AMD's),
+        // whichever this machine takes (a thread of `Par::Threads` may take its own).
+        for spans in [4, 1] {
+            rectify::with_stream_spans(spans, || streaming_in_order_of_spans::<T>(spans, &xs, &src_x, &src_dy))
+        }
+    });
+}
+
+/// [`streaming`] with the spans its caller set.
+fn streaming_in_order_of_spans<T: Bits>(spans: usize, xs: &[T], src_x: &[T], src_dy: &[T]) {
+    let block = 4096 / size_of::<T>();
+    let mut rng = Rng(53);
     let ramp = Ramp::new(0.1, 0.5, 4.0).unwrap();
     let leaky = Ramp::leaky(0.01).unwrap();
-    rectify::with_stream_threshold(0, || {
-        on_every_level(&[Par::Seq, Par::Threads(2)], |isa, par| {
-            // (The 16-bit ops that multiply stream groups of four blocks: 4 and 8 blocks are
-            // whole groups.)
-            for len in [
-                1,
-                31,
-                block - 1,
-                block,
-                block + 1,
-                2 * block + 17,
-                3 * block,
-                4 * block + 16,
-                8 * block,
-                9 * block + 17,
-            ] {
-                for off in [0usize, 1, 3, 8, 15] {
-                    let x = &src_x[off..off + len];
-                    let dy = &src_dy[off..off + len];
-                    let what = || format!("streaming {:?} on {isa} {par:?} len {len} off {off}", T::DTYPE);
-                    let mut y = vec![T::from_u64(0); len + 16];
-                    let y = &mut y[off % 7..off % 7 + len];
-                    ramp.forward(x, y);
-                    assert_bits_eq(y, &x.iter().map(|&v| r::ramp(&ramp, v)).collect::<Vec<_>>(), &what);
-                    leaky.forward(x, y);
-                    assert_bits_eq(y, &x.iter().map(|&v| r::ramp(&leaky, v)).collect::<Vec<_>>(), &what);
-                    rectify::relu(x, y);
-                    assert_bits_eq(y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &what);
-                    ramp.backward(x, dy, y, Kink::Mid);
-                    let want: Vec<T> =
-                        x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward(&ramp, v, g, Kink::Mid)).collect();
-                    assert_bits_eq(y, &want, &what);
-                    rectify::relu_backward(x, dy, y);
-                    let want: Vec<T> = x.iter().zip(dy).map(|(&v, &g)| r::relu_backward(v, g)).collect();
-                    assert_bits_eq(y, &want, &what);
-                    ramp.backward(x, dy, y, Kink::Upper);
-                    let want: Vec<T> =
-                        x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward(&ramp, v, g, Kink::Upper)).collect();
-                    assert_bits_eq(y, &want, &what);
-                    leaky.backward_from_output(x, dy, y).unwrap();
-                    let want: Vec<T> =
-                        x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward_from_output(&leaky, v, g)).collect();
-                    assert_bits_eq(y, &want, &what);
-                    let mut mask = ReluMask::default();
-                    rectify::relu_with_mask(x, y, &mut mask);
-                    assert_bits_eq(y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &what);
-                    assert_eq!(mask, ReluMask::from_input(x), "{}", what());
-                    rectify::relu_backward_from_mask(&mask, dy, y);
-                    let want: Vec<T> = x.iter().zip(dy).map(|(&v, &g)| r::relu_backward(v, g)).collect();
-                    assert_bits_eq(y, &want, &what);
-                    // In place, arrays this large walk the same span order.
-                    y.copy_from_slice(x);
-                    rectify::relu_inplace(y);
-                    assert_bits_eq(y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &what);
-                    y.copy_from_slice(x);
-                    leaky.forward_inplace(y);
-                    assert_bits_eq(y, &x.iter().map(|&v| r::ramp(&leaky, v)).collect::<Vec<_>>(), &what);
-                    y.copy_from_slice(dy);
-                    rectify::relu_backward_inplace(x, y);
-                    let want: Vec<T> = x.iter().zip(dy).map(|(&v, &g)| r::relu_backward(v, g)).collect();
-                    assert_bits_eq(y, &want, &what);
-                    y.copy_from_slice(dy);
-                    ramp.backward_inplace(x, y, Kink::Mid);
-                    let want: Vec<T> =
-                        x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward(&ramp, v, g, Kink::Mid)).collect();
-                    assert_bits_eq(y, &want, &what);
-                }
+    on_every_level(&[Par::Seq, Par::Threads(2)], |isa, par| {
+        // (The 16-bit ops that multiply stream groups of four blocks: 4 and 8 blocks are
+        // whole groups.)
+        for len in
+            [1, 31, block - 1, block, block + 1, 2 * block + 17, 3 * block, 4 * block + 16, 8 * block, 9 * block + 17]
+        {
+            for off in [0usize, 1, 3, 8, 15] {
+                let x = &src_x[off..off + len];
+                let dy = &src_dy[off..off + len];
+                let what = || format!("streaming {:?} on {isa} {par:?}, {spans} spans len {len} off {off}", T::DTYPE);
+                let mut y = vec![T::from_u64(0); len + 16];
+                let y = &mut y[off % 7..off % 7 + len];
+                ramp.forward(x, y);
+                assert_bits_eq(y, &x.iter().map(|&v| r::ramp(&ramp, v)).collect::<Vec<_>>(), &what);
+                leaky.forward(x, y);
+                assert_bits_eq(y, &x.iter().map(|&v| r::ramp(&leaky, v)).collect::<Vec<_>>(), &what);
+                rectify::relu(x, y);
+                assert_bits_eq(y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &what);
+                ramp.backward(x, dy, y, Kink::Mid);
+                let want: Vec<T> = x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward(&ramp, v, g, Kink::Mid)).collect();
+                assert_bits_eq(y, &want, &what);
+                rectify::relu_backward(x, dy, y);
+                let want: Vec<T> = x.iter().zip(dy).map(|(&v, &g)| r::relu_backward(v, g)).collect();
+                assert_bits_eq(y, &want, &what);
+                ramp.backward(x, dy, y, Kink::Upper);
+                let want: Vec<T> =
+                    x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward(&ramp, v, g, Kink::Upper)).collect();
+                assert_bits_eq(y, &want, &what);
+                leaky.backward_from_output(x, dy, y).unwrap();
+                let want: Vec<T> =
+                    x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward_from_output(&leaky, v, g)).collect();
+                assert_bits_eq(y, &want, &what);
+                let mut mask = ReluMask::default();
+                rectify::relu_with_mask(x, y, &mut mask);
+                assert_bits_eq(y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &what);
+                assert_eq!(mask, ReluMask::from_input(x), "{}", what());
+                rectify::relu_backward_from_mask(&mask, dy, y);
+                let want: Vec<T> = x.iter().zip(dy).map(|(&v, &g)| r::relu_backward(v, g)).collect();
+                assert_bits_eq(y, &want, &what);
+                // In place, arrays this large walk the same span order.
+                y.copy_from_slice(x);
+                rectify::relu_inplace(y);
+                assert_bits_eq(y, &x.iter().map(|&v| r::relu(v)).collect::<Vec<_>>(), &what);
+                y.copy_from_slice(x);
+                leaky.forward_inplace(y);
+                assert_bits_eq(y, &x.iter().map(|&v| r::ramp(&leaky, v)).collect::<Vec<_>>(), &what);
+                y.copy_from_slice(dy);
+                rectify::relu_backward_inplace(x, y);
+                let want: Vec<T> = x.iter().zip(dy).map(|(&v, &g)| r::relu_backward(v, g)).collect();
+                assert_bits_eq(y, &want, &what);
+                y.copy_from_slice(dy);
+                ramp.backward_inplace(x, y, Kink::Mid);
+                let want: Vec<T> = x.iter().zip(dy).map(|(&v, &g)| r::ramp_backward(&ramp, v, g, Kink::Mid)).collect();
+                assert_bits_eq(y, &want, &what);
             }
-            // PReLU streams channel planes of 4096 elements and more.
-            let inner = 4096 + 5;
-            let big_x: Vec<T> = (0..2 * inner + 8).map(|_| xs[rng.below(xs.len())]).collect();
-            let w = [T::from_f64_lossy(0.25), T::from_f64_lossy(-1.5)];
-            for off in [0usize, 1, 3] {
-                let x = &big_x[off..off + 2 * inner];
-                let mut y = vec![T::from_u64(0); 2 * inner + 8];
-                let y = &mut y[(off + 1) % 8..(off + 1) % 8 + 2 * inner];
-                rectify::prelu(x, &w, ChannelLayout::First { inner }, y);
-                let want: Vec<T> = x.iter().enumerate().map(|(i, &v)| r::prelu(w[i / inner], v)).collect();
-                assert_bits_eq(y, &want, &|| format!("streaming prelu {:?} on {isa} {par:?} off {off}", T::DTYPE));
-            }
-        })
+        }
+        // PReLU streams channel planes of 4096 elements and more.
+        let inner = 4096 + 5;
+        let big_x: Vec<T> = (0..2 * inner + 8).map(|_| xs[rng.below(xs.len())]).collect();
+        let w = [T::from_f64_lossy(0.25), T::from_f64_lossy(-1.5)];
+        for off in [0usize, 1, 3] {
+            let x = &big_x[off..off + 2 * inner];
+            let mut y = vec![T::from_u64(0); 2 * inner + 8];
+            let y = &mut y[(off + 1) % 8..(off + 1) % 8 + 2 * inner];
+            rectify::prelu(x, &w, ChannelLayout::First { inner }, y);
+            let want: Vec<T> = x.iter().enumerate().map(|(i, &v)| r::prelu(w[i / inner], v)).collect();
+            assert_bits_eq(y, &want, &|| {
+                format!("streaming prelu {:?} on {isa} {par:?}, {spans} spans off {off}", T::DTYPE)
+            });
+        }
     });
 }
 
