@@ -104,8 +104,9 @@
 //! selects in mask registers and stores whole vectors, so the drivers write straight back.
 //! Out-of-place drivers first write the few elements before the output's first cache
 //! line, so that no vector store straddles two lines (a straddling 64-byte store costs
-//! two). Out-of-place outputs beyond the last-level cache (from 32 MiB; on AMD CPUs from
-//! 16 MiB, where half of a 32 MiB L3 already streamed faster) go out with non-temporal
+//! two). Out-of-place outputs beyond the last-level cache (where the arrays of a call add up
+//! to 64 MiB: an output of 32 MiB from one input, 21.3 MiB from two; on AMD CPUs from 24
+//! MiB, where 24 MiB of a 32 MiB L3 already streamed faster) go out with non-temporal
 //! stores, the mask ops included, in whole cache lines and in the order that streams
 //! fastest on the machine. On Intel that is the order glibc's `memcpy` uses for large
 //! copies: four 4 KiB spans of the output side by side, 256 bytes of each in turn

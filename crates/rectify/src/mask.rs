@@ -143,7 +143,7 @@ pub fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], mask: &mut ReluMask) {
     check_len("x", x.len(), "y", y.len());
     mask.set_len_for_overwrite(x.len());
     let level = dispatch::level();
-    let driver = if crate::run::streams::<T>(y.len()) { arch::relu_with_mask_stream } else { arch::relu_with_mask };
+    let driver = if crate::run::streams::<T>(y.len(), 1) { arch::relu_with_mask_stream } else { arch::relu_with_mask };
     if !par::worth_splitting(x.len(), size_of::<T>()) {
         return driver(level, x, y, &mut mask.words);
     }
@@ -192,7 +192,7 @@ pub fn relu_backward_from_mask<T: Element>(mask: &ReluMask, dy: &[T], dx: &mut [
     check_len("mask", mask.len(), "dy", dy.len());
     check_len("dy", dy.len(), "dx", dx.len());
     let level = dispatch::level();
-    let driver = if crate::run::streams::<T>(dx.len()) { arch::select_by_mask_stream } else { arch::select_by_mask };
+    let driver = if crate::run::streams::<T>(dx.len(), 1) { arch::select_by_mask_stream } else { arch::select_by_mask };
     if !par::worth_splitting(dy.len(), size_of::<T>()) {
         return driver(level, &mask.words, dy, dx);
     }

@@ -94,7 +94,7 @@ pub fn prelu<T: Float>(x: &[T], weight: &[T], layout: ChannelLayout, y: &mut [T]
     // Large outputs in planes of at least STREAM_MIN_RUN elements go out with streaming
     // stores; smaller planes would mix plain and streaming stores in the lines at their
     // ends.
-    let stream = s.run >= STREAM_MIN_RUN && run::streams::<T>(y.len());
+    let stream = s.run >= STREAM_MIN_RUN && run::streams::<T>(y.len(), 1);
     let ranges = par::plan(x.len(), size_of::<T>(), s.row);
     let tasks: Vec<_> = split_mut(y, &ranges).into_iter().zip(&ranges).collect();
     par::run(tasks, |(y, r)| {

@@ -32,9 +32,10 @@ thread_local! {
     static STREAM_MIN: Cell<usize> = Cell::new(arch::stream_min_bytes());
 }
 
-/// Whether an out-of-place output of `len` elements goes out with streaming stores.
-pub(crate) fn streams<T>(len: usize) -> bool {
-    len.saturating_mul(size_of::<T>()) >= STREAM_MIN.with(Cell::get)
+/// Whether an out-of-place output of `len` elements, computed from `inputs` arrays as
+/// long, goes out with streaming stores ([`arch::STREAM_MIN_BYTES`]).
+pub(crate) fn streams<T>(len: usize, inputs: usize) -> bool {
+    len.saturating_mul(size_of::<T>()).saturating_mul(inputs + 1) >= STREAM_MIN.with(Cell::get)
 }
 
 /// In-place arrays from this size on (twice the L2 of the project's AVX-512 Xeon) are
@@ -49,9 +50,9 @@ fn in_span_order<T>(len: usize) -> bool {
     len.saturating_mul(size_of::<T>()) >= STREAM_MIN.with(Cell::get).min(IN_PLACE_SPANS_MIN_BYTES)
 }
 
-/// Runs `f` with the streaming-store threshold (also that of the in-place span order)
-/// lowered to `bytes`, so that small arrays take those paths too. For tests; results must
-/// not change.
+/// Runs `f` with the streaming-store threshold (the bytes of all the arrays of a call;
+/// also that of the in-place span order, per array) lowered to `bytes`, so that small
+/// arrays take those paths too. For tests; results must not change.
 #[doc(hidden)]
 pub fn with_stream_threshold<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
     crate::par::with_thread_local(&STREAM_MIN, bytes, f)
@@ -111,7 +112,7 @@ pub(crate) fn unary<T: Copy + Send + Sync, K: Map1<T>>(k: &K, x: &[T], y: &mut [
         return arch::generic::map1_loop(k, x, y);
     }
     let level = dispatch::level();
-    let driver = if streams::<T>(y.len()) { arch::map1_stream } else { arch::map1 };
+    let driver = if streams::<T>(y.len(), 1) { arch::map1_stream } else { arch::map1 };
     over(y, |r, y| driver(level, k, &x[r], y));
 }
 
@@ -134,7 +135,7 @@ pub(crate) fn binary<T: Copy + Send + Sync, K: Map2<T>>(k: &K, a: &[T], b: &[T],
         return arch::generic::map2_loop(k, a, b, out);
     }
     let level = dispatch::level();
-    let driver = if streams::<T>(out.len()) { arch::map2_stream } else { arch::map2 };
+    let driver = if streams::<T>(out.len(), 2) { arch::map2_stream } else { arch::map2 };
     over(out, |r, out| driver(level, k, &a[r.clone()], &b[r], out));
 }
 
@@ -195,7 +196,7 @@ pub(crate) fn product_select<T: Float, K: Product<T>>(k: &K, a: &[T], b: &[T], o
         return arch::generic::product_select(k, a, b, out);
     }
     let level = dispatch::level();
-    if streams::<T>(out.len()) {
+    if streams::<T>(out.len(), if K::BINARY { 2 } else { 1 }) {
         return over(out, |r, out| arch::product_select_stream(level, k, &a[r.clone()], &b[r], out));
     }
     over(out, |r, out| arch::product_select(level, k, &a[r.clone()], &b[r], out));
@@ -227,7 +228,7 @@ pub(crate) fn relu<T: Element>(x: &[T], y: &mut [T]) {
         return arch::generic::map1_loop(&crate::kernels::Relu, x, y);
     }
     let level = dispatch::level();
-    if streams::<T>(y.len()) {
+    if streams::<T>(y.len(), 1) {
         return over(y, |r, y| arch::relu_stream(level, &x[r], y));
     }
     over(y, |r, y| arch::relu(level, &x[r], y));

@@ -163,17 +163,21 @@ drivers! {
     }
 }
 
-/// Outputs at least this large go out with non-temporal stores (on v3 and v4), where
-/// regular stores pay a read-for-ownership of every destination line: beyond the 32 MiB
-/// last-level cache of the project's Intel Xeon, where an output of 16 MiB still ran at
-/// copy speed with plain stores.
-pub(crate) const STREAM_MIN_BYTES: usize = 32 << 20;
+/// Out-of-place calls whose arrays (the inputs and the output) add up to at least this
+/// many bytes write with non-temporal stores (on v3 and v4), where regular stores pay a
+/// read-for-ownership of every destination line: an output from 32 MiB for one input,
+/// beyond the 32 MiB last-level cache of the project's Intel Xeon, where an output of 16
+/// MiB still ran at copy speed with plain stores (and from 21.3 MiB for two inputs, whose
+/// copy streamed faster there already in the L3: f32 at 256K elements 43.6 GB/s against
+/// 32.9 with plain stores).
+pub(crate) const STREAM_MIN_BYTES: usize = 64 << 20;
 
-/// [`STREAM_MIN_BYTES`] on AMD CPUs: on the project's AMD EPYC (Zen 4, 32 MiB L3), f32 at
-/// 4M elements (16 MiB an array) copied at 42-46 GB/s with streaming stores and 31-32 with
-/// plain ones (`./scripts/bench`, one array in, one out; two in, one out: 46 against 28);
-/// at 1M (4 MiB), in the L3, 97 with plain stores.
-pub(crate) const STREAM_MIN_BYTES_AMD: usize = 16 << 20;
+/// [`STREAM_MIN_BYTES`] on AMD CPUs: 12 MiB an output for one input, 8 MiB for two. On the
+/// project's AMD EPYC (Zen 4, 32 MiB L3), `./scripts/bench`'s copies: 16 MiB of arrays
+/// (f64, 1M elements, one in and one out) 62 GB/s with plain stores, 48 streamed; 24 MiB
+/// (the same, two in and one out) 33 and 54-69; 32 MiB (f32, 4M, one in and one out) 31-32
+/// and 42-46.
+pub(crate) const STREAM_MIN_BYTES_AMD: usize = 24 << 20;
 
 /// Whether walks beyond the caches prefetch ahead in this thread: where the streaming
 /// drivers do (`stream::prefetches_ahead`; Intel), not on AMD.
