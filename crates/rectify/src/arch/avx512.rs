@@ -378,12 +378,7 @@ pub(crate) trait Half512: Half {
     #[inline(always)]
     unsafe fn add_terms16(x: F32x16, dy: F32x16, acc: &mut [__m512d; 2]) {
         // SAFETY: AVX-512F (caller).
-        unsafe {
-            let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x.0, _mm512_setzero_ps());
-            let ([x_lo, x_hi], [dy_lo, dy_hi]) = (halves_f64(x.0), halves_f64(dy.0));
-            acc[0] = _mm512_mask3_fmadd_pd(x_lo, dy_lo, acc[0], below as __mmask8);
-            acc[1] = _mm512_mask3_fmadd_pd(x_hi, dy_hi, acc[1], (below >> 8) as __mmask8);
-        }
+        unsafe { add_terms16_by_fma(below_zero(x), x, dy, acc) }
     }
     /// [`Half512::scale_native`] for `k` where it is one of its two ops, told by its
     /// constants: a unary op whose negative inputs take the product (`DY` false, over `x`),
@@ -441,12 +436,7 @@ impl Half512 for f16 {
     #[inline(always)]
     unsafe fn add_terms16(x: F32x16, dy: F32x16, acc: &mut [__m512d; 2]) {
         // SAFETY: AVX-512F (caller).
-        unsafe {
-            let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x.0, _mm512_setzero_ps());
-            let [lo, hi] = halves_f64(_mm512_maskz_mul_ps(below, x.0, dy.0));
-            acc[0] = _mm512_add_pd(acc[0], lo);
-            acc[1] = _mm512_add_pd(acc[1], hi);
-        }
+        unsafe { add_to_halves(_mm512_maskz_mul_ps(below_zero(x), x.0, dy.0), acc) }
     }
     #[inline(always)]
     unsafe fn widen16(src: *const f16) -> F32x16 {
@@ -536,18 +526,14 @@ impl Half512 for bf16 {
     unsafe fn add_terms16(x: F32x16, dy: F32x16, acc: &mut [__m512d; 2]) {
         // SAFETY: AVX-512F/DQ (caller).
         unsafe {
-            let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x.0, _mm512_setzero_ps());
+            let below = below_zero(x);
             let p = _mm512_maskz_mul_ps(below, x.0, dy.0);
             const ZERO_INFINITE_OR_DENORMAL: i32 = 0x02 | 0x04 | 0x08 | 0x10 | 0x20;
             if _mm512_mask_fpclass_ps_mask::<ZERO_INFINITE_OR_DENORMAL>(below, p) != 0 {
-                let ([x_lo, x_hi], [dy_lo, dy_hi]) = (halves_f64(x.0), halves_f64(dy.0));
-                acc[0] = _mm512_mask3_fmadd_pd(x_lo, dy_lo, acc[0], below as __mmask8);
-                acc[1] = _mm512_mask3_fmadd_pd(x_hi, dy_hi, acc[1], (below >> 8) as __mmask8);
-                return;
+                add_terms16_by_fma(below, x, dy, acc)
+            } else {
+                add_to_halves(p, acc)
             }
-            let [lo, hi] = halves_f64(p);
-            acc[0] = _mm512_add_pd(acc[0], lo);
-            acc[1] = _mm512_add_pd(acc[1], hi);
         }
     }
     /// With AVX-512 BF16, the products narrow 32 at a time ([`Bf16Narrow`]).
@@ -768,6 +754,46 @@ trait Scale32: Copy {
     /// # Safety
     /// AVX-512 BW and the type's extension (FP16, BF16) must be available.
     unsafe fn products(self, v: __m512i) -> __m512i;
+}
+
+/// The lanes of `x` below zero (false for NaN and -0.0): those with a slope-gradient term.
+///
+/// # Safety
+/// AVX-512F must be available.
+#[inline(always)]
+unsafe fn below_zero(x: F32x16) -> __mmask16 {
+    // SAFETY: AVX-512F (caller).
+    unsafe { _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x.0, _mm512_setzero_ps()) }
+}
+
+/// [`Half512::add_terms16`] by f64 FMA: `lane = fma(x, dy, lane)` in the lanes of `below`
+/// (lanes 0-7 in `acc[0]`, 8-15 in `acc[1]`).
+///
+/// # Safety
+/// AVX-512F must be available.
+#[inline(always)]
+unsafe fn add_terms16_by_fma(below: __mmask16, x: F32x16, dy: F32x16, acc: &mut [__m512d; 2]) {
+    // SAFETY: AVX-512F (caller).
+    unsafe {
+        let ([x_lo, x_hi], [dy_lo, dy_hi]) = (halves_f64(x.0), halves_f64(dy.0));
+        acc[0] = _mm512_mask3_fmadd_pd(x_lo, dy_lo, acc[0], below as __mmask8);
+        acc[1] = _mm512_mask3_fmadd_pd(x_hi, dy_hi, acc[1], (below >> 8) as __mmask8);
+    }
+}
+
+/// `acc += p` for 16 exact f32 terms widened to f64 (lanes 0-7 into `acc[0]`, 8-15 into
+/// `acc[1]`).
+///
+/// # Safety
+/// AVX-512F must be available.
+#[inline(always)]
+unsafe fn add_to_halves(p: __m512, acc: &mut [__m512d; 2]) {
+    // SAFETY: AVX-512F (caller).
+    unsafe {
+        let [lo, hi] = halves_f64(p);
+        acc[0] = _mm512_add_pd(acc[0], lo);
+        acc[1] = _mm512_add_pd(acc[1], hi);
+    }
 }
 
 /// The low and the high 8 f32 lanes of `v` widened to f64.
