@@ -11,7 +11,7 @@ use core::mem::size_of;
 use half::{bf16, f16};
 
 use crate::arch::generic::{SumLanes, mask_bits, select_by_bits, unaligned_head};
-use crate::arch::stream::{PREFETCH_AHEAD_BYTES, STREAM_ALIGN, for_each_stream_step, prefetch};
+use crate::arch::stream::{STREAM_ALIGN, for_each_stream_step, prefetch};
 use crate::element::Float;
 use crate::element::sealed::Sealed;
 use crate::kernels::{Lanes, Piece, Pieces, Product};
@@ -515,9 +515,11 @@ pub(crate) unsafe fn relu_with_mask_stream<T: ReluMaskStep>(x: &[T], y: &mut [T]
         y[i] = x[i].relu_elem();
         words[i / 64] |= u64::from(x[i].is_positive()) << (i % 64);
     }
-    let (ahead, prefetches) = (PREFETCH_AHEAD_BYTES / size_of::<T>(), crate::arch::stream::prefetches_ahead());
+    let ahead = crate::arch::stream::prefetch_ahead::<T>();
     let tail = for_each_stream_step!(T, head, n, T::STEP, |i| {
-        if prefetches && i + ahead + T::STEP <= n {
+        if let Some(ahead) = ahead
+            && i + ahead + T::STEP <= n
+        {
             prefetch(x[i + ahead..].as_ptr().cast(), T::STEP * size_of::<T>());
         }
         // SAFETY: AVX2 (caller); lanes i..i + STEP <= n of x and y; y + i is line-aligned

@@ -670,7 +670,7 @@ unsafe fn prelu_plane32<T: Half512, N: Narrow32<T>>(
     lanes: &mut SumLanes,
     far: bool,
 ) {
-    const AHEAD: usize = crate::arch::generic::PRELU_PREFETCH_AHEAD_BYTES;
+    let ahead = crate::arch::generic::PRELU_PREFETCH_AHEAD_BYTES / size_of::<T>();
     let n = dx.len().min(x.len()).min(dy.len());
     // SAFETY: x86-64-v4 (caller).
     let scale = unsafe { _mm512_set1_ps(c) };
@@ -679,10 +679,10 @@ unsafe fn prelu_plane32<T: Half512, N: Narrow32<T>>(
     let whole = n - n % 32;
     for i in (0..whole).step_by(32) {
         if far {
-            let ahead = i * size_of::<T>() + AHEAD;
-            crate::arch::stream::prefetch(x.as_ptr().cast::<u8>().wrapping_add(ahead), 64);
-            crate::arch::stream::prefetch(dy.as_ptr().cast::<u8>().wrapping_add(ahead), 64);
-            crate::arch::stream::prefetch(dx.as_ptr().cast::<u8>().wrapping_add(ahead), 64);
+            use crate::arch::generic::prefetch_piece;
+            prefetch_piece(x, i + ahead, 32);
+            prefetch_piece(dy, i + ahead, 32);
+            prefetch_piece(dx, i + ahead, 32);
         }
         // SAFETY: the features (caller); i + 32 <= n.
         unsafe { prelu_step32::<T, N>(scale, x[i..].as_ptr(), dy[i..].as_ptr(), dx[i..].as_mut_ptr(), &mut acc) };
@@ -724,6 +724,8 @@ unsafe fn prelu_step32<T: Half512, N: Narrow32<T>>(
         T::add_terms16(x_lo, dy_lo, acc);
         T::add_terms16(x_hi, dy_hi, acc);
         let products = N::narrow32(F32x16(_mm512_mul_ps(dy_lo.0, scale)), F32x16(_mm512_mul_ps(dy_hi.0, scale)));
+        // The raw lanes load a second time (from L1): the widenings above read memory, which
+        // spares them the extracts of the upper halves from these registers.
         let (s, g) = (_mm512_loadu_si512(x.cast()), _mm512_loadu_si512(dy.cast()));
         _mm512_storeu_si512(dx.cast(), leaky_dx32(s, g, products, T::INF));
     }

@@ -415,7 +415,7 @@ pub(crate) const PRELU_PREFETCH_AHEAD_BYTES: usize = 2048;
 
 /// Prefetches the `len` elements of `s` from `at` on (a hint: any `at`, it never faults).
 #[inline(always)]
-fn prefetch_piece<T>(s: &[T], at: usize, len: usize) {
+pub(crate) fn prefetch_piece<T>(s: &[T], at: usize, len: usize) {
     #[cfg(target_arch = "x86_64")]
     crate::arch::stream::prefetch(s.as_ptr().wrapping_add(at).cast(), len * size_of::<T>());
     #[cfg(not(target_arch = "x86_64"))]
@@ -529,9 +529,7 @@ pub(crate) mod x86 {
     use core::mem::size_of;
 
     use super::{map1_loop, mask_bits, pack_word, select_by_bits, unaligned_head};
-    use crate::arch::stream::{
-        PREFETCH_AHEAD_BYTES, STREAM_ALIGN, Streamer, for_each_stream_step, prefetch_step, stream_steps,
-    };
+    use crate::arch::stream::{STREAM_ALIGN, Streamer, for_each_stream_step, prefetch_step, stream_steps};
     use crate::arch::{avx2, avx512};
     use crate::element::sealed::Sealed;
     use crate::element::{Element, Float};
@@ -1045,10 +1043,12 @@ pub(crate) mod x86 {
         a: Option<&[T]>,
         b: &mut [T],
     ) {
-        let (ahead, prefetches) = (PREFETCH_AHEAD_BYTES / size_of::<T>(), crate::arch::stream::prefetches_ahead());
+        let ahead = crate::arch::stream::prefetch_ahead::<T>();
         let n = b.len();
         in_span_order!(T, b, |r| {
-            if prefetches && r.end + ahead <= n {
+            if let Some(ahead) = ahead
+                && r.end + ahead <= n
+            {
                 prefetch_step(b[r.start + ahead..].as_ptr().cast());
                 if let Some(a) = a {
                     prefetch_step(a[r.start + ahead..].as_ptr().cast());

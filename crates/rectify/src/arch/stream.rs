@@ -177,6 +177,14 @@ pub(crate) fn prefetches_ahead() -> bool {
     SPANS.with(core::cell::Cell::get) > 1
 }
 
+/// How many elements of `T` ahead the streaming drivers prefetch their inputs in this
+/// thread: [`PREFETCH_AHEAD_BYTES`] where they prefetch ([`prefetches_ahead`]), `None`
+/// where they do not.
+#[inline(always)]
+pub(crate) fn prefetch_ahead<T>() -> Option<usize> {
+    prefetches_ahead().then_some(PREFETCH_AHEAD_BYTES / size_of::<T>())
+}
+
 /// Runs `$body` with `$i` the start of each step of `$step` elements (a divisor of a span)
 /// over `$start..$n`, in the order that streams fastest to DRAM on this machine
 /// ([`SPANS`]): that many spans of [`STREAM_SPAN_BYTES`] of the output side by side, a step
@@ -234,7 +242,7 @@ pub(crate) struct StepBuffer<T>(pub [T; STEP_BYTES]);
 /// it the compute of one step holds up the loads of the next. AVX must be available.
 macro_rules! stream_steps {
     ($elem:ty, $out:ident, $n:expr, $fill:expr, |$at:ident| $prefetch:expr, |$r:ident, $dst:ident| $compute:expr) => {{
-        use $crate::arch::stream::{PREFETCH_AHEAD_BYTES, STEP_BYTES, STREAM_ALIGN, stream_copy};
+        use $crate::arch::stream::{STEP_BYTES, STREAM_ALIGN, stream_copy};
         let n: usize = $n;
         let step = STEP_BYTES / core::mem::size_of::<$elem>();
         let head = $crate::arch::generic::unaligned_head($out, STREAM_ALIGN).min(n);
@@ -245,10 +253,11 @@ macro_rules! stream_steps {
         // Sized for 1-byte elements, the most per step (wider ones use part).
         let mut tmp = $crate::arch::stream::StepBuffer([$fill; STEP_BYTES]);
         let tmp = &mut tmp.0;
-        let ahead = PREFETCH_AHEAD_BYTES / core::mem::size_of::<$elem>();
-        let prefetches = $crate::arch::stream::prefetches_ahead();
+        let ahead = $crate::arch::stream::prefetch_ahead::<$elem>();
         let tail = $crate::arch::stream::for_each_stream_step!($elem, head, n, step, |i| {
-            if prefetches && i + ahead + step <= n {
+            if let Some(ahead) = ahead
+                && i + ahead + step <= n
+            {
                 let $at = i + ahead;
                 $prefetch
             }
