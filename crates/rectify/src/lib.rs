@@ -108,7 +108,8 @@
 //! to 64 MiB: an output of 32 MiB from one input, 21.3 MiB from two; on AMD CPUs from 24
 //! MiB, where 24 MiB of a 32 MiB L3 already streamed faster) go out with non-temporal
 //! stores, the mask ops included, in whole cache lines and in the order that streams
-//! fastest on the machine. On Intel that is the order glibc's `memcpy` uses for large
+//! fastest on the machine (PReLU's backward streams the `dx` of f32 and f64 channel-first
+//! planes in the order of its walk; its 16-bit planes are bound by their arithmetic). On Intel that is the order glibc's `memcpy` uses for large
 //! copies: four 4 KiB spans of the output side by side, 256 bytes of each in turn
 //! (`./scripts/bench`'s streaming copies on the AVX-512 Xeon: 1.45x the in-order stream at
 //! 16M f32 elements, 1.09x at 256M); in-place arrays from 4 MiB are walked in that order

@@ -2,6 +2,8 @@
 //! each instruction-set entry point in [`super`] compiles its own copy under its own
 //! `#[target_feature]`, where the branch-free element kernels become vector code.
 
+use core::ops::Range;
+
 use crate::element::Element;
 use crate::element::sealed::Sealed;
 use crate::element::{Compute, Float};
@@ -400,6 +402,9 @@ pub(crate) trait PreluDx<T: Float> {
     /// Whether the arrays lie beyond the caches, where the walk prefetches each piece's
     /// `x`, `dy` and `dx` ahead.
     fn far(&self) -> bool;
+    /// Whether channel-first `dx` goes out with streaming stores, on the levels that have
+    /// them ([`crate::arch::stream::DxStreamed`]).
+    fn stream(&self) -> bool;
 }
 
 /// How far ahead of a piece [`prelu_backward_with`] prefetches the same plane's `x`, `dy`
@@ -407,10 +412,11 @@ pub(crate) trait PreluDx<T: Float> {
 /// of the walk (measured on the AVX-512 Xeon, f32, 64 channels first, ns an element: 16M
 /// elements 1.25-1.34 -> 1.08-1.12, bf16 0.59-0.60 -> 0.46-0.48; 4M level; in the caches
 /// the same prefetches cost up to 10%, measured with the walk of eight channels side by
-/// side). The output too: a line fetched before the stores arrive is written without
-/// waiting for its read. Not on AMD ([`crate::arch::prefetches_ahead`]): on the project's
-/// AMD EPYC (Zen 4), one thread at 16M elements, f64 ran 1.39-1.40 ns an element with the
-/// prefetches and 0.91-0.92 without, f32 0.52-0.53 and 0.48, f16 and bf16 level.
+/// side). The output too, where it is not streamed: a line fetched before the stores
+/// arrive is written without waiting for its read. Not on AMD
+/// ([`crate::arch::prefetches_ahead`]): on the project's AMD EPYC (Zen 4), one thread at
+/// 16M elements, f64 ran 1.39-1.40 ns an element with the prefetches and 0.91-0.92
+/// without, f32 0.52-0.53 and 0.48, f16 and bf16 level.
 pub(crate) const PRELU_PREFETCH_AHEAD_BYTES: usize = 2048;
 
 /// Prefetches the `len` elements of `s` from `at` on (a hint: any `at`, it never faults).
@@ -456,9 +462,8 @@ pub(crate) unsafe fn prelu_backward_with<C: PreluTerms, T: Float, D: PreluDx<T>>
     acc: &mut [f64],
 ) {
     let channels = acc.len();
-    let run = planes.run();
-    let row = channels * run;
-    if run == 1 {
+    let row = channels * planes.run();
+    if planes.run() == 1 {
         // Channel-last rows: one element per plane, whose fold is its term; the channels'
         // sums are independent chains already. `dx` after all the sums: the rows are few
         // enough to stay in L2.
@@ -470,18 +475,72 @@ pub(crate) unsafe fn prelu_backward_with<C: PreluTerms, T: Float, D: PreluDx<T>>
         planes.rows(x, dy, dx);
         return;
     }
+    // SAFETY: `C`'s level (caller).
+    unsafe { prelu_planes_with::<C, T, D, _>(x, dy, &mut DxInPlace(dx), planes, acc) }
+}
+
+/// Where [`prelu_planes_with`] writes `dx`: piece after piece, front to back.
+pub(crate) trait DxPieces<T> {
+    /// Whether `dx` is written where it lies, in pieces of any length; else through a
+    /// buffer of [`SUM_CHUNK_16`] elements (streamed out).
+    const IN_PLACE: bool;
+    /// The slice to write `dx[range]` into: `range` starts where the last piece marked
+    /// [`DxPieces::written`] ended (at 0 the first time), and is at most [`SUM_CHUNK_16`]
+    /// long where not [`DxPieces::IN_PLACE`].
+    fn piece(&mut self, range: Range<usize>) -> &mut [T];
+    /// The slice that the last [`DxPieces::piece`] returned is written.
+    fn written(&mut self);
+    /// Prefetches the `len` elements of `dx` from `at` on, where they are written in place.
+    fn prefetch(&self, at: usize, len: usize);
+}
+
+/// `dx` written where it lies.
+pub(crate) struct DxInPlace<'a, T>(pub(crate) &'a mut [T]);
+
+impl<T> DxPieces<T> for DxInPlace<'_, T> {
+    const IN_PLACE: bool = true;
+    #[inline(always)]
+    fn piece(&mut self, range: Range<usize>) -> &mut [T] {
+        &mut self.0[range]
+    }
+    #[inline(always)]
+    fn written(&mut self) {}
+    #[inline(always)]
+    fn prefetch(&self, at: usize, len: usize) {
+        prefetch_piece(self.0, at, len);
+    }
+}
+
+/// The channel-first walk of [`prelu_backward_with`], its `dx` written through `out`
+/// (streamed out where not [`DxPieces::IN_PLACE`]: in pieces, and not prefetched).
+///
+/// # Safety
+/// `C`'s level's features must be available.
+#[inline(always)]
+pub(crate) unsafe fn prelu_planes_with<C: PreluTerms, T: Float, D: PreluDx<T>, O: DxPieces<T>>(
+    x: &[T],
+    dy: &[T],
+    out: &mut O,
+    planes: &D,
+    acc: &mut [f64],
+) {
+    let channels = acc.len();
+    let run = planes.run();
     let far = planes.far();
+    let ahead = PRELU_PREFETCH_AHEAD_BYTES / size_of::<T>();
     let planes_of = |s: usize| (0..s).step_by(run);
     for (c, start) in planes_of(x.len()).enumerate() {
         let channel = c % channels;
         let mut lanes: SumLanes = [0.0; SUM_LANES];
         let leaky = planes.leaky_dx(channel);
-        // A 16-bit plane of the one-compare kernel in one pass, where the level can.
-        if let (2, Some(k)) = (size_of::<T>(), &leaky) {
+        // A 16-bit plane of the one-compare kernel in one pass, where the level can (and
+        // `dx` is written in place: streamed, it would take the pieces below).
+        if let (2, Some(k), true) = (size_of::<T>(), &leaky, O::IN_PLACE) {
             let plane = start..start + run;
-            let (x, dy, dx) = (&x[plane.clone()], &dy[plane.clone()], &mut dx[plane]);
+            let (x, dy) = (&x[plane.clone()], &dy[plane.clone()]);
             // SAFETY: `C`'s level (caller); the plane starts on its lane 0.
-            if unsafe { C::plane(k.0, x, dy, dx, &mut lanes, far) } {
+            if unsafe { C::plane(k.0, x, dy, out.piece(plane), &mut lanes, far) } {
+                out.written();
                 acc[channel] += fold_lanes(&lanes);
                 continue;
             }
@@ -494,12 +553,12 @@ pub(crate) unsafe fn prelu_backward_with<C: PreluTerms, T: Float, D: PreluDx<T>>
             let len = chunk.min(run - k);
             let piece = start + k..start + k + len;
             if far {
-                let ahead = piece.start + PRELU_PREFETCH_AHEAD_BYTES / size_of::<T>();
-                prefetch_piece(x, ahead, len);
-                prefetch_piece(dy, ahead, len);
-                prefetch_piece(dx, ahead, len);
+                prefetch_piece(x, piece.start + ahead, len);
+                prefetch_piece(dy, piece.start + ahead, len);
+                out.prefetch(piece.start + ahead, len);
             }
-            let (x, dy, dx) = (&x[piece.clone()], &dy[piece.clone()], &mut dx[piece]);
+            let (x, dy) = (&x[piece.clone()], &dy[piece.clone()]);
+            let dx = out.piece(piece);
             match &leaky {
                 Some(k) => lanes_and_dx(C::FMA, k, x, dy, dx, &mut lanes),
                 None => {
@@ -508,6 +567,7 @@ pub(crate) unsafe fn prelu_backward_with<C: PreluTerms, T: Float, D: PreluDx<T>>
                     planes.piece(channel, x, dy, dx);
                 }
             }
+            out.written();
         }
         acc[channel] += fold_lanes(&lanes);
     }
@@ -529,7 +589,7 @@ pub(crate) mod x86 {
     use core::mem::size_of;
 
     use super::{map1_loop, mask_bits, pack_word, select_by_bits, unaligned_head};
-    use crate::arch::stream::{STREAM_ALIGN, Streamer, for_each_stream_step, prefetch_step, stream_steps};
+    use crate::arch::stream::{DxStreamed, STREAM_ALIGN, Streamer, for_each_stream_step, prefetch_step, stream_steps};
     use crate::arch::{avx2, avx512};
     use crate::element::sealed::Sealed;
     use crate::element::{Element, Float};
@@ -685,6 +745,14 @@ pub(crate) mod x86 {
         planes: &D,
         acc: &mut [f64],
     ) {
+        if planes.stream() && planes.run() > 1 {
+            // SAFETY: every x86 level with bodies has AVX (x86-64-v3 and up).
+            let mut out = unsafe { DxStreamed::new(dx, T::zero()) };
+            // SAFETY: the level (caller).
+            unsafe { super::prelu_planes_with::<B, T, D, _>(x, dy, &mut out, planes, acc) };
+            out.finish();
+            return;
+        }
         // SAFETY: the level (caller).
         unsafe { super::prelu_backward_with::<B, T, D>(x, dy, dx, planes, acc) }
     }

@@ -857,6 +857,47 @@ fn streaming_in_order_of_spans<T: Bits>(spans: usize, xs: &[T], src_x: &[T], src
                 format!("streaming prelu {:?} on {isa} {par:?}, {spans} spans off {off}", T::DTYPE)
             });
         }
+        // PReLU backward streams the `dx` of channel-first f32 and f64 planes piece by
+        // piece: planes shorter and longer than a piece and not whole pieces, one row
+        // (split by channels) and several (split by blocks), `dx` at every offset within a
+        // line, slopes of both `dx` kernels.
+        let w = [0.25, -1.5, 0.0].map(T::from_f64_lossy);
+        let dys = dy_pool::<T>();
+        let long_x: Vec<T> = (0..8300).map(|_| xs[rng.below(xs.len())]).collect();
+        let long_dy: Vec<T> = (0..8300).map(|_| dys[rng.below(dys.len())]).collect();
+        for (channels, inner, rows) in [(3usize, 5usize, 7usize), (2, 131, 3), (3, 700, 1), (2, 4096 + 5, 1)] {
+            let n = channels * inner * rows;
+            let layout = ChannelLayout::First { inner };
+            let w = &w[..channels];
+            for off in [0usize, 1, 3, 8, 15] {
+                let (x, dy) = (&long_x[off..off + n], &long_dy[3..3 + n]);
+                let want_dw: Vec<T> = rectify::reference_weight_grad(x, dy, channels, layout)
+                    .into_iter()
+                    .map(T::from_f64_lossy)
+                    .collect();
+                for kink in KINKS {
+                    let what = || {
+                        format!(
+                            "streaming prelu backward {:?} on {isa} {par:?}, {spans} spans, C={channels} inner={inner} \
+                             rows={rows} off {off} {kink:?}",
+                            T::DTYPE
+                        )
+                    };
+                    let want: Vec<T> = x
+                        .iter()
+                        .zip(dy)
+                        .enumerate()
+                        .map(|(i, (&x, &dy))| r::prelu_backward(w[(i / inner) % channels], x, dy, kink))
+                        .collect();
+                    let mut dx = vec![T::from_u64(0); n + 16];
+                    let dx = &mut dx[off * 5 % 16..off * 5 % 16 + n];
+                    let mut dw = vec![T::from_u64(0); channels];
+                    rectify::prelu_backward(x, w, layout, dy, dx, &mut dw, kink);
+                    assert_bits_eq(dx, &want, &what);
+                    assert_bits_eq(&dw, &want_dw, &|| format!("{} dweight", what()));
+                }
+            }
+        }
     });
 }
 
