@@ -589,7 +589,9 @@ pub(crate) mod x86 {
     use core::mem::size_of;
 
     use super::{map1_loop, mask_bits, pack_word, select_by_bits, unaligned_head};
-    use crate::arch::stream::{DxStreamed, STREAM_ALIGN, Streamer, for_each_stream_step, prefetch_step, stream_steps};
+    use crate::arch::stream::{
+        Aligned, DxStreamed, STREAM_ALIGN, Streamer, for_each_stream_step, prefetch_step, stream_steps,
+    };
     use crate::arch::{avx2, avx512};
     use crate::element::sealed::Sealed;
     use crate::element::{Element, Float};
@@ -1233,10 +1235,11 @@ pub(crate) mod x86 {
     #[inline(always)]
     pub(crate) unsafe fn relu_with_mask_stream_buffered<T: Sealed>(x: &[T], y: &mut [T], words: &mut [u64]) {
         const BLOCK: usize = 512;
-        let mut buf = [T::zero(); BLOCK];
+        // On a cache line, as `stream::Aligned` says.
+        let mut buf = Aligned([T::zero(); BLOCK]);
         let mut out = Streamer::new(y, T::zero());
         for (x, words) in x.chunks(BLOCK).zip(words.chunks_mut(BLOCK / 64)) {
-            let block = &mut buf[..x.len()];
+            let block = &mut buf.0[..x.len()];
             // SAFETY: forwarded from the caller (v3 includes AVX); the blocks add up to y.
             unsafe {
                 relu_with_mask::<V3, T>(x, block, words);
@@ -1266,10 +1269,11 @@ pub(crate) mod x86 {
             _ => {}
         }
         const BLOCK: usize = 512;
-        let mut buf = [T::zero(); BLOCK];
+        // On a cache line, as `stream::Aligned` says.
+        let mut buf = Aligned([T::zero(); BLOCK]);
         let mut out = Streamer::new(dx, T::zero());
         for (dy, words) in dy.chunks(BLOCK).zip(words.chunks(BLOCK / 64)) {
-            let block = &mut buf[..dy.len()];
+            let block = &mut buf.0[..dy.len()];
             // SAFETY: forwarded from the caller (v3 includes AVX); the blocks add up to dx.
             unsafe {
                 select_by_mask::<V3, T>(words, dy, block);

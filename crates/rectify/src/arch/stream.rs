@@ -369,10 +369,11 @@ impl<T: Copy> generic::DxPieces<T> for DxStreamed<'_, T> {
     fn prefetch(&self, _: usize, _: usize) {}
 }
 
-/// A buffer on a cache line. [`DxStreamed`]'s buffer on the stack at 16 bytes off a line
-/// made some processes (some placements of the stack) run PReLU backward 3x slower:
-/// measured on the project's AMD EPYC (Zen 4), f32 at 4M elements, one thread, 0.30-0.36 ns
-/// an element in most placements against 0.99-1.08 in two of 23; on a line, 0.30-0.41 in
-/// every placement tried, with `dx` at each offset within a line.
+/// A buffer on a cache line, for the buffers whose pieces a [`Streamer`] streams out.
+/// [`DxStreamed`]'s buffer on the stack at 16 bytes off a line made some processes (some
+/// placements of the stack) run PReLU backward 3x slower: measured on the project's AMD
+/// EPYC (Zen 4), f32 at 4M elements, one thread, 0.30-0.36 ns an element in most
+/// placements against 0.99-1.08 in two of 23; on a line, 0.30-0.41 in every placement
+/// tried, with `dx` at each offset within a line.
 #[repr(align(64))]
-struct Aligned<A>(A);
+pub(crate) struct Aligned<A>(pub(crate) A);

@@ -677,6 +677,62 @@ macro_rules! int_sweep {
 
 int_sweep!(int_i8: i8, int_i16: i16, int_i32: i32, int_i64: i64, int_u8: u8, int_u16: u16, int_u32: u32, int_u64: u64);
 
+/// The integers' backward and mask ops, with plain and with streaming stores (the mask
+/// ops of one-byte lanes go through a buffer of 512 elements and a `Streamer`; the others
+/// stream in one pass): lengths around a mask word, the buffer and a 4 KiB span, the output
+/// at several offsets within a line.
+macro_rules! int_mask_sweep {
+    ($($name:ident: $t:ty),*) => {$(
+        #[test]
+        fn $name() {
+            let mut rng = Rng(43);
+            let edge = [<$t>::MIN, <$t>::MAX, 0 as $t, 1 as $t, (0 as $t).wrapping_sub(1)];
+            let n_max = 5000;
+            let pick = |rng: &mut Rng| if rng.below(3) == 0 { edge[rng.below(edge.len())] } else { rng.next_u64() as $t };
+            let src_x: Vec<$t> = (0..n_max + 16).map(|_| pick(&mut rng)).collect();
+            let src_dy: Vec<$t> = (0..n_max + 16).map(|_| pick(&mut rng)).collect();
+            for threshold in [usize::MAX, 0] {
+                rectify::with_stream_threshold(threshold, || on_every_level(&[Par::Seq, Par::Threads(2)], |isa, par| {
+                    for len in [1usize, 63, 64, 65, 511, 512, 513, 1100, 4096 + 7, n_max] {
+                        for off in [0usize, 1, 3, 8, 15] {
+                            let (x, dy) = (&src_x[off..off + len], &src_dy[3..3 + len]);
+                            let what = format!(
+                                "{} on {isa} {par:?} len {len} off {off} stream threshold {threshold}",
+                                stringify!($t)
+                            );
+                            let mut out = vec![0 as $t; len + 16];
+                            let y = &mut out[(off * 5) % 16..(off * 5) % 16 + len];
+                            let want_y: Vec<$t> = x.iter().map(|&v| r::int_relu(v)).collect();
+                            let want_dx: Vec<$t> =
+                                x.iter().zip(dy).map(|(&v, &g)| if v > 0 as $t { g } else { 0 as $t }).collect();
+                            let mut mask = ReluMask::default();
+                            rectify::relu_with_mask(x, y, &mut mask);
+                            assert_eq!(y, &want_y[..], "relu_with_mask {what}");
+                            assert_eq!(mask, ReluMask::from_input(x), "the mask of relu_with_mask {what}");
+                            rectify::relu_backward_from_mask(&mask, dy, y);
+                            assert_eq!(y, &want_dx[..], "relu_backward_from_mask {what}");
+                            y.fill(7 as $t);
+                            rectify::relu_backward(x, dy, y);
+                            assert_eq!(y, &want_dx[..], "relu_backward {what}");
+                        }
+                    }
+                }));
+            }
+        }
+    )*};
+}
+
+int_mask_sweep!(
+    int_mask_i8: i8,
+    int_mask_i16: i16,
+    int_mask_i32: i32,
+    int_mask_i64: i64,
+    int_mask_u8: u8,
+    int_mask_u16: u16,
+    int_mask_u32: u32,
+    int_mask_u64: u64
+);
+
 #[test]
 fn quantized_relu_and_relu6_on_every_input() {
     use rectify::int::{QuantParams, quantized_relu, quantized_relu6};
