@@ -449,7 +449,12 @@ pub(crate) fn prefetch_piece<T>(s: &[T], at: usize, len: usize) {
 ///
 /// A 16-bit plane of the one-compare kernel goes whole to [`PreluTerms::plane`] instead,
 /// where the level has a loop that takes its terms and its `dx` in one pass (v4: widened
-/// once for both, where the pieces widen for the terms and again in the `dx` call).
+/// once for both, where the pieces widen for the terms and again in the `dx` call). So
+/// does an f32 or f64 plane of that kernel to its loop where nothing is prefetched and
+/// `dx` is written in place: the lanes stay in registers, where each piece stored and
+/// reloaded them (measured on the project's AMD EPYC, Zen 4, one thread, f32 at 1M
+/// elements 0.174-0.192 -> 0.162-0.169 ns an element in two sets of interleaved runs;
+/// level at 4K and 64K).
 ///
 /// # Safety
 /// `C`'s level's features must be available.
@@ -545,10 +550,15 @@ pub(crate) unsafe fn prelu_planes_with<C: PreluTerms, T: Float, D: PreluDx<T>, O
                 continue;
             }
         }
-        // f32 and f64 planes of the one-compare kernel in one loop (the general kernel's
-        // selects do not vectorise in it: a call of its own per piece).
+        // f32 and f64 planes of the one-compare kernel in one loop, whole where nothing is
+        // prefetched and `dx` is in place (the general kernel's selects do not vectorise in
+        // it: a call of its own per piece).
         let leaky = if size_of::<T>() >= 4 { leaky } else { None };
-        let chunk = if size_of::<T>() == 2 { SUM_CHUNK_16 } else { SUM_CHUNK };
+        let chunk = match (size_of::<T>(), &leaky) {
+            (2, _) => SUM_CHUNK_16,
+            (_, Some(_)) if O::IN_PLACE && !far => run,
+            _ => SUM_CHUNK,
+        };
         for k in (0..run).step_by(chunk) {
             let len = chunk.min(run - k);
             let piece = start + k..start + k + len;
