@@ -137,9 +137,11 @@
 //! [`Par`] says how many threads a call may use; [`set_default_par`] sets the process-wide
 //! default (initially `RECTIFY_NUM_THREADS`, clamped to the cores, or one per core) and
 //! [`with_par`] overrides it for a closure. A call splits only when each thread gets at
-//! least [`par::MIN_BYTES_PER_THREAD`] of its largest array (in-place ReLU, its backward
-//! and the in-place family ops eight times that: their array is usually still cached);
-//! results are bitwise identical for every thread count.
+//! least [`par::MIN_BYTES_PER_THREAD`] of its largest array; an in-place call (ReLU, its
+//! backward, the family ops, PReLU, the backward from the mask, `bias_relu`) eight times
+//! that, since its array is usually still cached, and on AMD CPUs never, since one core
+//! already saturates in-place traffic there. Results are bitwise identical for every
+//! thread count.
 //!
 //! ## Features
 //!

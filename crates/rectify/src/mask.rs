@@ -216,7 +216,7 @@ pub fn relu_backward_from_mask<T: Element>(mask: &ReluMask, dy: &[T], dx: &mut [
 pub fn relu_backward_from_mask_inplace<T: Element>(mask: &ReluMask, dy: &mut [T]) {
     check_len("mask", mask.len(), "dy", dy.len());
     let level = dispatch::level();
-    if !par::worth_splitting(dy.len(), size_of::<T>()) {
+    if !par::worth_splitting_in_place(dy.len(), size_of::<T>()) {
         return arch::select_by_mask_inplace(level, &mask.words, dy);
     }
     let ranges = par::plan(dy.len(), size_of::<T>(), MASK_GRAIN);
@@ -254,7 +254,7 @@ pub fn bias_relu<T: Float>(a: &mut [T], bias: &[T], mask: Option<&mut ReluMask>)
     let cols = bias.len();
     // Split on whole rows and whole cache lines of the mask at once.
     let grain = lcm(cols, MASK_GRAIN);
-    let ranges = par::plan(a.len(), size_of::<T>(), grain);
+    let ranges = par::plan_in_place(a.len(), size_of::<T>(), grain);
     match mask {
         None => par::run(split_mut(a, &ranges), |a| arch::bias_relu_rows(level, a, bias)),
         Some(mask) => {

@@ -2,7 +2,8 @@
 //!
 //! Waking threads costs tens of microseconds, and one core already draws most of the
 //! memory bandwidth, so a call splits only when every thread gets at least
-//! [`MIN_BYTES_PER_THREAD`] of its largest array. Splits fall on multiples of 64 elements
+//! [`MIN_BYTES_PER_THREAD`] of its largest array (in place: eight times that, never on
+//! AMD). Splits fall on multiples of 64 elements
 //! (whole cache lines of every dtype, whole words of a mask; 512 elements, whole cache lines
 //! of the mask, for the mask ops). Element-wise results do not depend on the split; the
 //! PReLU slope gradient sums in fixed blocks, so it does not either (a channel-first input
@@ -61,6 +62,7 @@ static DEFAULT_THREADS: AtomicUsize = AtomicUsize::new(UNSET);
 thread_local! {
     static OVERRIDE: Cell<Option<Par>> = const { Cell::new(None) };
     static SPLIT_MIN: Cell<usize> = const { Cell::new(MIN_BYTES_PER_THREAD) };
+    static IN_PLACE_FACTOR: Cell<usize> = Cell::new(machine_in_place_factor());
 }
 
 /// The process-wide default: `RECTIFY_NUM_THREADS` (clamped to 1..=cores) if set, else one
@@ -115,10 +117,12 @@ pub fn current_par() -> Par {
 }
 
 /// Runs `f` with the split threshold lowered to `bytes`, so that small inputs are split
-/// too. For tests of the threaded paths and the split benchmark; results must not change.
+/// too, in place as well (at the same threshold, whatever the machine's
+/// [`IN_PLACE_SPLIT_FACTOR`]). For tests of the threaded paths and the split benchmark;
+/// results must not change.
 #[doc(hidden)]
 pub fn with_split_threshold<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
-    crate::par::with_thread_local(&SPLIT_MIN, bytes.max(1), f)
+    crate::par::with_thread_local(&SPLIT_MIN, bytes.max(1), || crate::par::with_thread_local(&IN_PLACE_FACTOR, 1, f))
 }
 
 /// Whether a call of `len` elements of `bytes_per_element` would use more than one thread.
@@ -130,7 +134,7 @@ pub(crate) fn worth_splitting(len: usize, bytes_per_element: usize) -> bool {
 
 /// [`worth_splitting`] with the threshold `factor` times as high.
 #[inline]
-pub(crate) fn worth_splitting_from(len: usize, bytes_per_element: usize, factor: usize) -> bool {
+fn worth_splitting_from(len: usize, bytes_per_element: usize, factor: usize) -> bool {
     let min = SPLIT_MIN.with(Cell::get);
     len.saturating_mul(bytes_per_element) >= factor.saturating_mul(2 * min) && current_par().threads() > 1
 }
@@ -141,7 +145,33 @@ pub(crate) fn worth_splitting_from(len: usize, bytes_per_element: usize, factor:
 /// in-place rows that copy their array in first: ReLU in place at 8 MiB per array on two
 /// threads 0.90x (f16) and 0.84x (bf16) of one; at 32 MiB 0.84x (f16), 0.87x (bf16),
 /// 0.86x (f64) in one full run; at 64 MiB 1.11x (f32), at 128 MiB 1.15x (f64).
+///
+/// On AMD CPUs in-place calls do not split at all: on the project's AMD EPYC (Zen 4) one
+/// core already saturates in-place traffic. `./scripts/bench` there, f32 ReLU in place on
+/// two threads against one: 0.90x at 64 MiB in a full run, then 0.94-1.07x at 64 MiB and
+/// 0.89-1.02x at 256 MiB in three runs of that row alone.
 pub(crate) const IN_PLACE_SPLIT_FACTOR: usize = 8;
+
+/// This machine's in-place split factor: [`IN_PLACE_SPLIT_FACTOR`], or never on AMD.
+fn machine_in_place_factor() -> usize {
+    if crate::dispatch::amd() { usize::MAX } else { IN_PLACE_SPLIT_FACTOR }
+}
+
+/// Whether an in-place call of `len` elements of `bytes_per_element` would use more than
+/// one thread ([`IN_PLACE_SPLIT_FACTOR`]).
+#[inline]
+pub(crate) fn worth_splitting_in_place(len: usize, bytes_per_element: usize) -> bool {
+    worth_splitting_from(len, bytes_per_element, IN_PLACE_FACTOR.with(Cell::get))
+}
+
+/// [`plan`] for an in-place call: one range where [`worth_splitting_in_place`] says no.
+pub(crate) fn plan_in_place(len: usize, bytes_per_element: usize, grain: usize) -> Vec<Range<usize>> {
+    if worth_splitting_in_place(len, bytes_per_element) {
+        plan(len, bytes_per_element, grain)
+    } else {
+        std::iter::once(0..len).collect()
+    }
+}
 
 /// The element ranges a call of `len` elements is split into; `bytes_per_element` is the
 /// size of one element of the largest array, `grain` the multiple every split falls on.
@@ -207,6 +237,19 @@ mod tests {
                     assert!(ranges.len() <= 3);
                 }
             })
+        });
+    }
+
+    #[test]
+    fn in_place_calls_split_later_and_never_on_amd() {
+        with_par(Par::Threads(2), || {
+            let f32s = |mib: usize| (mib << 20) / 4;
+            assert!(worth_splitting(f32s(8), 4));
+            assert!(!worth_splitting_in_place(f32s(32), 4));
+            assert_eq!(worth_splitting_in_place(f32s(64), 4), !crate::dispatch::amd());
+            assert_eq!(plan_in_place(f32s(64), 4, 64).len(), if crate::dispatch::amd() { 1 } else { 2 });
+            // The tests' and the split benchmark's forced splits reach in-place calls too.
+            with_split_threshold(1, || assert_eq!(plan_in_place(1024, 4, 64).len(), 2));
         });
     }
 

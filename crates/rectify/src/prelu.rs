@@ -138,7 +138,7 @@ fn planes_level<T>(level: arch::Level) -> arch::Level {
 pub fn prelu_inplace<T: Float>(x: &mut [T], weight: &[T], layout: ChannelLayout) {
     let s = shape(x.len(), weight.len(), layout);
     let level = dispatch::level();
-    let ranges = par::plan(x.len(), size_of::<T>(), s.row);
+    let ranges = par::plan_in_place(x.len(), size_of::<T>(), s.row);
     par::run(split_mut(x, &ranges), |x| {
         if s.run == 1 {
             for x in x.chunks_exact_mut(s.row) {

@@ -77,24 +77,22 @@ pub fn with_stream_spans<R>(spans: usize, f: impl FnOnce() -> R) -> R {
 /// else over a [`par::plan`].
 #[inline(always)]
 fn over<T: Send>(out: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
-    over_from(1, out, f)
-}
-
-/// [`over`] for calls that write over their input, which split later
-/// ([`par::IN_PLACE_SPLIT_FACTOR`]).
-#[inline(always)]
-fn over_in_place<T: Send>(x: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
-    over_from(par::IN_PLACE_SPLIT_FACTOR, x, f)
-}
-
-/// [`over`] with the split threshold `factor` times as high.
-#[inline(always)]
-fn over_from<T: Send>(factor: usize, out: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
     let n = out.len();
-    if !par::worth_splitting_from(n, size_of::<T>(), factor) {
+    if !par::worth_splitting(n, size_of::<T>()) {
         return f(0..n, out);
     }
     over_threads(out, f);
+}
+
+/// [`over`] for calls that write over their input, which split later, or never on AMD
+/// ([`par::IN_PLACE_SPLIT_FACTOR`]).
+#[inline(always)]
+fn over_in_place<T: Send>(x: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
+    let n = x.len();
+    if !par::worth_splitting_in_place(n, size_of::<T>()) {
+        return f(0..n, x);
+    }
+    over_threads(x, f);
 }
 
 /// The threaded part of [`over`], kept out of line so the single-thread path stays small.
