@@ -645,7 +645,7 @@ fn split_table(threads: usize, rounds: usize, markdown: bool) {
         println!("## Threads: where a split pays");
         println!();
         println!(
-            "One thread against {threads} forced to split, per size of each array (f32 elements; f16 rows twice as many), median of {rounds} interleaved rounds; a call splits by itself from `2 * MIN_BYTES_PER_THREAD` = {} MiB per array.",
+            "One thread against {threads} forced to split, per size of each array (f32 elements; f16 rows twice as many), median of {rounds} interleaved rounds; an out-of-place call splits by itself from `2 * MIN_BYTES_PER_THREAD` = {} MiB per array, an in-place call from eight times that on Intel and never on AMD (its row shows what a forced split would give).",
             2 * (rectify::par::MIN_BYTES_PER_THREAD >> 20)
         );
         println!();
