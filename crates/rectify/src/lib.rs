@@ -109,18 +109,19 @@
 //! MiB, where 24 MiB of a 32 MiB L3 already streamed faster) go out with non-temporal
 //! stores, the mask ops included, in whole cache lines and in the order that streams
 //! fastest on the machine (PReLU's backward streams the `dx` of f32 and f64 channel-first
-//! planes in the order of its walk; its 16-bit planes are bound by their arithmetic). On Intel that is the order glibc's `memcpy` uses for large
-//! copies: four 4 KiB spans of the output side by side, 256 bytes of each in turn
-//! (`./scripts/bench`'s streaming copies on the AVX-512 Xeon: 1.45x the in-order stream at
-//! 16M f32 elements, 1.09x at 256M); in-place arrays from 4 MiB are walked in that order
-//! too. There every streaming driver but ReLU's own and the backward from the mask (one
-//! compare a vector), and the 16-bit ops that multiply in place, prefetch their inputs one
-//! group of spans ahead, so that the compute of one step does not hold up the loads of the
-//! next (at 64M elements: f16 leaky 0.57x -> 1.0x of the copy, the f32 ramp backward with
-//! the `Mid` kink 0.79x -> 0.93x, f16 ReLU with mask 0.82x -> 0.98x). On AMD the walk is in
-//! order and prefetches nothing: on the AMD EPYC (Zen 4) the four spans streamed at
-//! 0.78-0.80x of the in-order copy, and the prefetches held the two-input ops back
-//! (the f32 ReLU backward at 256M 0.70-0.74x of the copy with them, 0.93-0.94x without).
+//! planes in the order of its walk; its 16-bit planes are bound by their arithmetic). On
+//! Intel that is the order glibc's `memcpy` uses for large copies: four 4 KiB spans of the
+//! output side by side, 256 bytes of each in turn (`./scripts/bench`'s streaming copies on
+//! the AVX-512 Xeon: 1.45x the in-order stream at 16M f32 elements, 1.09x at 256M);
+//! in-place arrays from 4 MiB are walked in that order too. There every streaming driver
+//! but ReLU's own and the backward from the mask (one compare a vector), and the 16-bit ops
+//! that multiply in place, prefetch their inputs one group of spans ahead, so that the
+//! compute of one step does not hold up the loads of the next (at 64M elements: f16 leaky
+//! 0.57x -> 1.0x of the copy, the f32 ramp backward with the `Mid` kink 0.79x -> 0.93x, f16
+//! ReLU with mask 0.82x -> 0.98x). On AMD the walk is in order and prefetches nothing: on
+//! the AMD EPYC (Zen 4) the four spans streamed at 0.78-0.80x of the in-order copy, and the
+//! prefetches held the two-input ops back (the f32 ReLU backward at 256M 0.70-0.74x of the
+//! copy with them, 0.93-0.94x without).
 //! Calls on at most 256 bytes an array skip the dispatch and run the portable loop inline (a
 //! few ns for 16 f32). Nothing of this changes a bit of any result: the tests run every
 //! level against the same reference.

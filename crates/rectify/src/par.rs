@@ -3,11 +3,11 @@
 //! Waking threads costs tens of microseconds, and one core already draws most of the
 //! memory bandwidth, so a call splits only when every thread gets at least
 //! [`MIN_BYTES_PER_THREAD`] of its largest array (in place: eight times that, never on
-//! AMD). Splits fall on multiples of 64 elements
-//! (whole cache lines of every dtype, whole words of a mask; 512 elements, whole cache lines
-//! of the mask, for the mask ops). Element-wise results do not depend on the split; the
-//! PReLU slope gradient sums in fixed blocks, so it does not either (a channel-first input
-//! of one row, one block, splits by whole channels, each summed on one thread).
+//! AMD). Splits fall on multiples of 64 elements (whole cache lines of every dtype, whole
+//! words of a mask; 512 elements, whole cache lines of the mask, for the mask ops).
+//! Element-wise results do not depend on the split; the PReLU slope gradient sums in fixed
+//! blocks, so it does not either (a channel-first input of one row, one block, splits by
+//! whole channels, each summed on one thread).
 
 use std::cell::Cell;
 use std::ops::Range;

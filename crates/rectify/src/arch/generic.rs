@@ -400,7 +400,7 @@ pub(crate) trait PreluDx<T: Float> {
     /// `dx` of whole channel-last rows (`run() == 1`), many at a time.
     fn rows(&self, x: &[T], dy: &[T], dx: &mut [T]);
     /// Whether the arrays lie beyond the caches, where the walk prefetches each piece's
-    /// `x`, `dy` and `dx` ahead.
+    /// `x`, `dy` and (where it is not streamed) `dx` ahead.
     fn far(&self) -> bool;
     /// Whether channel-first `dx` goes out with streaming stores, on the levels that have
     /// them ([`crate::arch::stream::DxStreamed`]).

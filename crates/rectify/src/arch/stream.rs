@@ -320,9 +320,11 @@ pub(crate) unsafe fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mu
 pub(crate) struct DxStreamed<'a, T> {
     out: Streamer<'a, T>,
     buffer: Aligned<[T; generic::SUM_CHUNK_16]>,
-    /// Elements of `dx` pushed, and in the buffer now.
+    /// Elements of `dx` pushed to `out`.
     pushed: usize,
+    /// Elements in `buffer` now, the piece after them.
     pending: usize,
+    /// Elements of `dx`.
     len: usize,
 }
 
