@@ -6,9 +6,7 @@ use crate::arch;
 use crate::dispatch;
 use crate::element::{Compute, Float};
 use crate::error::check_len;
-use crate::kernels::{
-    Fused, LOWER, LeakyBackward, MID, Sloped, SlopedBackward, SlopedBy, SlopedByBackward, SlopedUnit, Swapped, UPPER,
-};
+use crate::kernels::{Fused, LeakyBackward, Sloped, SlopedBackward, SlopedBy, SlopedUnit, Swapped};
 use crate::op::Kink;
 use crate::par::{self, split_mut};
 use crate::run;
@@ -325,15 +323,8 @@ impl<T: Float> arch::generic::PreluDx<T> for PlanesBackward<'_, T> {
         self.stream
     }
 
-    fn rows(&self, x: &[T], dy: &[T], dx: &mut [T]) {
-        let (level, weight, row) = (self.level, self.weight, self.weight.len());
-        for ((x, dy), dx) in x.chunks_exact(row).zip(dy.chunks_exact(row)).zip(dx.chunks_exact_mut(row)) {
-            match self.kink {
-                Kink::Lower => arch::map3(level, &SlopedByBackward::<LOWER>, x, weight, dy, dx),
-                Kink::Upper => arch::map3(level, &SlopedByBackward::<UPPER>, x, weight, dy, dx),
-                Kink::Mid => arch::map3(level, &SlopedByBackward::<MID>, x, weight, dy, dx),
-            }
-        }
+    fn slopes(&self) -> (&[T], Kink) {
+        (self.weight, self.kink)
     }
 }
 
