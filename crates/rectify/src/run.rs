@@ -77,22 +77,23 @@ pub fn with_stream_spans<R>(spans: usize, f: impl FnOnce() -> R) -> R {
 /// else over a [`par::plan`].
 #[inline(always)]
 fn over<T: Send>(out: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
-    let n = out.len();
-    if !par::worth_splitting(n, size_of::<T>()) {
-        return f(0..n, out);
-    }
-    over_threads(out, f);
+    over_if(par::worth_splitting(out.len(), size_of::<T>()), out, f)
 }
 
 /// [`over`] for calls that write over their input, which split later, or never on AMD
 /// ([`par::IN_PLACE_SPLIT_FACTOR`]).
 #[inline(always)]
 fn over_in_place<T: Send>(x: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
-    let n = x.len();
-    if !par::worth_splitting_in_place(n, size_of::<T>()) {
-        return f(0..n, x);
+    over_if(par::worth_splitting_in_place(x.len(), size_of::<T>()), x, f)
+}
+
+/// [`over`] where `split` says whether the call splits.
+#[inline(always)]
+fn over_if<T: Send>(split: bool, out: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
+    if !split {
+        return f(0..out.len(), out);
     }
-    over_threads(x, f);
+    over_threads(out, f);
 }
 
 /// The threaded part of [`over`], kept out of line so the single-thread path stays small.

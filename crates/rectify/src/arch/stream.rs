@@ -64,7 +64,7 @@ impl<'a, T: Copy> Streamer<'a, T> {
     /// AVX must be available; the blocks pushed must not add up to more than `dst`.
     #[inline(always)]
     pub(crate) unsafe fn push(&mut self, mut block: &[T]) {
-        debug_assert!(self.pos + self.carry_len + block.len() <= self.dst.len());
+        debug_assert!(self.pushed() + block.len() <= self.dst.len());
         if self.carry_len > 0 {
             let take = (Self::LANES - self.carry_len).min(block.len());
             self.carry[self.carry_len..self.carry_len + take].copy_from_slice(&block[..take]);
@@ -96,6 +96,12 @@ impl<'a, T: Copy> Streamer<'a, T> {
         let rest = &block[whole..];
         self.carry[..rest.len()].copy_from_slice(rest);
         self.carry_len = rest.len();
+    }
+
+    /// Elements of `dst` pushed so far (written, or waiting in `carry`).
+    #[inline(always)]
+    pub(crate) fn pushed(&self) -> usize {
+        self.pos + self.carry_len
     }
 
     /// Writes what is left with plain stores and fences the streaming stores.
@@ -224,12 +230,6 @@ macro_rules! for_each_stream_step {
 }
 pub(crate) use for_each_stream_step;
 
-/// The L1 temporary of [`stream_steps!`], on a cache line of its own, so that the bodies
-/// that take whole 64-byte registers from the first line of their output write it without
-/// a masked head and tail.
-#[repr(C, align(64))]
-pub(crate) struct StepBuffer<T>(pub [T; STEP_BYTES]);
-
 /// The walk of the streaming drivers over `$out`'s first `$n` elements of `$elem`: with
 /// `$r` a range of the inputs and `$dst` where its results go, `$compute` writes the
 /// elements before `$out`'s first cache line straight into it (plain stores), then each
@@ -251,7 +251,7 @@ macro_rules! stream_steps {
             $compute
         }
         // Sized for 1-byte elements, the most per step (wider ones use part).
-        let mut tmp = $crate::arch::stream::StepBuffer([$fill; STEP_BYTES]);
+        let mut tmp = $crate::arch::stream::Aligned([$fill; STEP_BYTES]);
         let tmp = &mut tmp.0;
         let ahead = $crate::arch::stream::prefetch_ahead::<$elem>();
         let tail = $crate::arch::stream::for_each_stream_step!($elem, head, n, step, |i| {
@@ -320,12 +320,8 @@ pub(crate) unsafe fn map2<T: Copy, K: Map2<T>>(k: &K, a: &[T], b: &[T], out: &mu
 pub(crate) struct DxStreamed<'a, T> {
     out: Streamer<'a, T>,
     buffer: Aligned<[T; generic::SUM_CHUNK_16]>,
-    /// Elements of `dx` pushed to `out`.
-    pushed: usize,
-    /// Elements in `buffer` now, the piece after them.
+    /// Elements in `buffer` now, the piece after those pushed to `out`.
     pending: usize,
-    /// Elements of `dx`.
-    len: usize,
 }
 
 impl<'a, T: Copy> DxStreamed<'a, T> {
@@ -333,14 +329,7 @@ impl<'a, T: Copy> DxStreamed<'a, T> {
     /// AVX must be available.
     #[inline(always)]
     pub(crate) unsafe fn new(dx: &'a mut [T], fill: T) -> Self {
-        let len = dx.len();
-        DxStreamed {
-            out: Streamer::new(dx, fill),
-            buffer: Aligned([fill; generic::SUM_CHUNK_16]),
-            pushed: 0,
-            pending: 0,
-            len,
-        }
+        DxStreamed { out: Streamer::new(dx, fill), buffer: Aligned([fill; generic::SUM_CHUNK_16]), pending: 0 }
     }
 
     /// Fences the streaming stores (the pieces not marked written are not written).
@@ -354,8 +343,9 @@ impl<T: Copy> generic::DxPieces<T> for DxStreamed<'_, T> {
     const IN_PLACE: bool = false;
     #[inline(always)]
     fn piece(&mut self, range: core::ops::Range<usize>) -> &mut [T] {
-        // Checked, not assumed: `written` streams the piece to `dx[pushed..]`.
-        assert!(range.start == self.pushed && range.end <= self.len, "pieces of dx out of order");
+        // Checked, not assumed: `written` streams the piece to the elements of `dx` after
+        // those pushed.
+        assert!(range.start == self.out.pushed() && range.end <= self.out.dst.len(), "pieces of dx out of order");
         self.pending = range.len();
         &mut self.buffer.0[..range.len()]
     }
@@ -364,18 +354,19 @@ impl<T: Copy> generic::DxPieces<T> for DxStreamed<'_, T> {
         // SAFETY: AVX (`new`'s contract); the pieces pushed cover `dx` front to back and
         // end within it (checked by `piece`).
         unsafe { self.out.push(&self.buffer.0[..self.pending]) };
-        self.pushed += self.pending;
         self.pending = 0;
     }
     #[inline(always)]
     fn prefetch(&self, _: usize, _: usize) {}
 }
 
-/// A buffer on a cache line, for the buffers whose pieces a [`Streamer`] streams out.
-/// [`DxStreamed`]'s buffer on the stack at 16 bytes off a line made some processes (some
-/// placements of the stack) run PReLU backward 3x slower: measured on the project's AMD
-/// EPYC (Zen 4), f32 at 4M elements, one thread, 0.30-0.36 ns an element in most
-/// placements against 0.99-1.08 in two of 23; on a line, 0.30-0.41 in every placement
-/// tried, with `dx` at each offset within a line.
-#[repr(align(64))]
+/// A buffer on a cache line of its own, for the L1 temporaries that are streamed out:
+/// [`stream_steps!`]'s, so that the bodies that take whole 64-byte registers from the
+/// first line of their output write it without a masked head and tail, and those whose
+/// pieces a [`Streamer`] pushes. [`DxStreamed`]'s buffer on the stack at 16 bytes off a
+/// line made some processes (some placements of the stack) run PReLU backward 3x slower:
+/// measured on the project's AMD EPYC (Zen 4), f32 at 4M elements, one thread, 0.30-0.36
+/// ns an element in most placements against 0.99-1.08 in two of 23; on a line, 0.30-0.41
+/// in every placement tried, with `dx` at each offset within a line.
+#[repr(C, align(64))]
 pub(crate) struct Aligned<A>(pub(crate) A);
