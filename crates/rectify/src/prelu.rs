@@ -203,9 +203,6 @@ pub fn prelu_backward<T: Float>(
     let by_channels = x.len() == s.row && s.run > 1;
     let planes_grain = s.run / gcd(s.run, 64) * 64;
     let ranges = par::plan(x.len(), size_of::<T>(), if by_channels { planes_grain } else { block });
-    // Channel-last rows take each element's slope in the kernel instead.
-    let kernels: Vec<_> =
-        if s.run == 1 { Vec::new() } else { weight.iter().map(|w| PlaneBackward::new(w.widen(), kink)).collect() };
     // Large channel-first f32 and f64 `dx` goes out with streaming stores
     // (`run::streams`, as two inputs' output): measured on the project's AMD EPYC (Zen 4,
     // a scratch loop, 64 channels first, one thread, ns an element, four runs each), f32
@@ -220,35 +217,39 @@ pub fn prelu_backward<T: Float>(
         kink,
         far: size_of_val(x) >= PREFETCH_MIN_BYTES && arch::prefetches_ahead(),
         stream,
-        kernels: &kernels,
     };
-    let mut partials: Vec<Vec<f64>> = vec![Vec::new(); ranges.len()];
-    let tasks: Vec<_> = split_mut(dx, &ranges).into_iter().zip(partials.iter_mut()).zip(&ranges).collect();
-    par::run(tasks, |((dx, partial), r)| {
-        let (x, dy) = (&x[r.clone()], &dy[r.clone()]);
+    // A thread's walk adds each block's sums (by channels: its channels' sums) to `sums`.
+    let walk = |x: &[T], dy: &[T], dx: &mut [T], first_channel: usize, sums: &mut Vec<f64>| {
         if by_channels {
-            let planes = PlanesBackward { kernels: &kernels[r.start / s.run..], ..planes };
-            let mut acc = vec![0.0_f64; r.len() / s.run];
-            arch::prelu_backward_rows(level, x, dy, dx, &planes, &mut acc);
-            *partial = acc;
+            let planes = PlanesBackward { weight: &weight[first_channel..], ..planes };
+            let start = sums.len();
+            sums.resize(start + x.len() / s.run, 0.0);
+            arch::prelu_backward_rows(level, x, dy, dx, &planes, &mut sums[start..]);
             return;
         }
         for ((x, dy), dx) in x.chunks(block).zip(dy.chunks(block)).zip(dx.chunks_mut(block)) {
-            let mut acc = vec![0.0_f64; s.channels];
-            arch::prelu_backward_rows(level, x, dy, dx, &planes, &mut acc);
-            partial.extend(acc);
+            let start = sums.len();
+            sums.resize(start + s.channels, 0.0);
+            arch::prelu_backward_rows(level, x, dy, dx, &planes, &mut sums[start..]);
         }
-    });
-    if by_channels {
-        // The one block's sums, channel after channel.
-        partials = vec![partials.concat()];
-    }
+    };
+    // Every block's sums, in order (by channels: the one block's, channel after channel).
+    let sums = if let [whole] = &ranges[..] {
+        // One thread: straight on this one, without the task list and the partials.
+        let mut sums = Vec::new();
+        debug_assert_eq!(*whole, 0..x.len());
+        walk(x, dy, dx, 0, &mut sums);
+        sums
+    } else {
+        let mut partials: Vec<Vec<f64>> = vec![Vec::new(); ranges.len()];
+        let tasks: Vec<_> = split_mut(dx, &ranges).into_iter().zip(partials.iter_mut()).zip(&ranges).collect();
+        par::run(tasks, |((dx, partial), r)| walk(&x[r.clone()], &dy[r.clone()], dx, r.start / s.run, partial));
+        partials.concat()
+    };
     let mut total = vec![0.0_f64; s.channels];
-    for partial in &partials {
-        for block in partial.chunks_exact(s.channels) {
-            for (t, b) in total.iter_mut().zip(block) {
-                *t += b;
-            }
+    for block in sums.chunks_exact(s.channels) {
+        for (t, b) in total.iter_mut().zip(block) {
+            *t += b;
         }
     }
     for (dw, t) in dweight.iter_mut().zip(total) {
@@ -285,17 +286,25 @@ impl<C: Compute> PlaneBackward<C> {
     }
 }
 
-/// PReLU backward's `dx`, piece by piece as the slope gradient walks the input: `kernels`
-/// from the first channel the walk takes (a thread that takes the channels from `c` on
-/// gets them from `c` on).
+/// PReLU backward's `dx`, piece by piece as the slope gradient walks the input: channel-first
+/// `weight` from the first channel the walk takes (a thread that takes the channels from `c`
+/// on gets them from `c` on). Each plane's kernel is resolved from its slope where the walk
+/// asks for it: a table of them, one a channel, allocated on every call, took 7% of a
+/// call of 4K f32 elements in 64 channels.
 struct PlanesBackward<'w, T: Float> {
     level: arch::Level,
     run: usize,
     weight: &'w [T],
     kink: Kink,
-    kernels: &'w [PlaneBackward<T::C>],
     far: bool,
     stream: bool,
+}
+
+impl<T: Float> PlanesBackward<'_, T> {
+    #[inline(always)]
+    fn kernel(&self, channel: usize) -> PlaneBackward<T::C> {
+        PlaneBackward::new(self.weight[channel].widen(), self.kink)
+    }
 }
 
 impl<T: Float> arch::generic::PreluDx<T> for PlanesBackward<'_, T> {
@@ -304,14 +313,16 @@ impl<T: Float> arch::generic::PreluDx<T> for PlanesBackward<'_, T> {
     }
 
     fn leaky_dx(&self, channel: usize) -> Option<LeakyBackward<T::C>> {
-        let k = &self.kernels[channel];
+        let k = self.kernel(channel);
         k.leaky.then_some(LeakyBackward(k.sloped.a))
     }
 
     fn piece(&self, channel: usize, x: &[T], dy: &[T], dx: &mut [T]) {
-        match self.leaky_dx(channel) {
-            Some(k) => arch::product_select(self.level, &k, x, dy, dx),
-            None => arch::product_select(self.level, &self.kernels[channel].sloped, x, dy, dx),
+        let k = self.kernel(channel);
+        if k.leaky {
+            arch::product_select(self.level, &LeakyBackward(k.sloped.a), x, dy, dx)
+        } else {
+            arch::product_select(self.level, &k.sloped, x, dy, dx)
         }
     }
 
