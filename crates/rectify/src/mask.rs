@@ -165,13 +165,17 @@ pub fn relu_with_mask<T: Element>(x: &[T], y: &mut [T], mask: &mut ReluMask) {
 pub fn relu_inplace_with_mask<T: Element>(x: &mut [T], mask: &mut ReluMask) {
     mask.set_len_for_overwrite(x.len());
     let level = dispatch::level();
+    let forward = |x: &mut [T], w: &mut [u64]| {
+        arch::pack_positive(level, x, w);
+        arch::map1_inplace(level, &crate::kernels::Relu, x);
+    };
+    if !par::worth_splitting_in_place(x.len(), size_of::<T>()) {
+        return forward(x, &mut mask.words);
+    }
     let ranges = par::plan(x.len(), size_of::<T>(), MASK_GRAIN);
     let words = split_mut(&mut mask.words, &word_ranges(&ranges));
     let tasks: Vec<_> = split_mut(x, &ranges).into_iter().zip(words).collect();
-    par::run(tasks, |(x, w)| {
-        arch::pack_positive(level, x, w);
-        arch::map1_inplace(level, &crate::kernels::Relu, x);
-    });
+    par::run(tasks, |(x, w)| forward(x, w));
 }
 
 /// ReLU backward from the mask: `dx = bit ? dy : +0.0`, bitwise equal to
@@ -254,18 +258,26 @@ pub fn bias_relu<T: Float>(a: &mut [T], bias: &[T], mask: Option<&mut ReluMask>)
     let cols = bias.len();
     // Split on whole rows and whole cache lines of the mask at once.
     let grain = lcm(cols, MASK_GRAIN);
-    let ranges = par::plan_in_place(a.len(), size_of::<T>(), grain);
+    let with_mask = |a: &mut [T], w: &mut [u64]| {
+        arch::bias_relu_rows(level, a, bias);
+        // relu(s) > 0 exactly where s > 0, so the mask can be packed from the output.
+        arch::pack_positive(level, a, w);
+    };
+    let split = par::worth_splitting_in_place(a.len(), size_of::<T>());
     match mask {
-        None => par::run(split_mut(a, &ranges), |a| arch::bias_relu_rows(level, a, bias)),
+        None if !split => arch::bias_relu_rows(level, a, bias),
+        None => {
+            par::run(split_mut(a, &par::plan(a.len(), size_of::<T>(), grain)), |a| arch::bias_relu_rows(level, a, bias))
+        }
         Some(mask) => {
             mask.set_len_for_overwrite(a.len());
+            if !split {
+                return with_mask(a, &mut mask.words);
+            }
+            let ranges = par::plan(a.len(), size_of::<T>(), grain);
             let words = split_mut(&mut mask.words, &word_ranges(&ranges));
             let tasks: Vec<_> = split_mut(a, &ranges).into_iter().zip(words).collect();
-            par::run(tasks, |(a, w)| {
-                arch::bias_relu_rows(level, a, bias);
-                // relu(s) > 0 exactly where s > 0, so the mask can be packed from the output.
-                arch::pack_positive(level, a, w);
-            });
+            par::run(tasks, |(a, w)| with_mask(a, w));
         }
     }
 }

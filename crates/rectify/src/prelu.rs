@@ -93,10 +93,7 @@ pub fn prelu<T: Float>(x: &[T], weight: &[T], layout: ChannelLayout, y: &mut [T]
     // stores; smaller planes would mix plain and streaming stores in the lines at their
     // ends.
     let stream = s.run >= STREAM_MIN_RUN && run::streams::<T>(y.len(), 1);
-    let ranges = par::plan(x.len(), size_of::<T>(), s.row);
-    let tasks: Vec<_> = split_mut(y, &ranges).into_iter().zip(&ranges).collect();
-    par::run(tasks, |(y, r)| {
-        let x = &x[r.clone()];
+    let forward = |x: &[T], y: &mut [T]| {
         if s.run == 1 {
             for (x, y) in x.chunks_exact(s.row).zip(y.chunks_exact_mut(s.row)) {
                 arch::product_select(level, &SlopedBy, x, weight, y);
@@ -115,7 +112,15 @@ pub fn prelu<T: Float>(x: &[T], weight: &[T], layout: ChannelLayout, y: &mut [T]
         } else {
             arch::prelu_planes(planes_level::<T>(level), x, weight, s.run, y);
         }
-    });
+    };
+    // Below the split threshold straight on this thread, without a plan or tasks to
+    // allocate.
+    if !par::worth_splitting(x.len(), size_of::<T>()) {
+        return forward(x, y);
+    }
+    let ranges = par::plan(x.len(), size_of::<T>(), s.row);
+    let tasks: Vec<_> = split_mut(y, &ranges).into_iter().zip(&ranges).collect();
+    par::run(tasks, |(y, r)| forward(&x[r.clone()], y));
 }
 
 /// The level whose code runs [`prelu`]'s planes: x86-64-v3's where v4 was chosen, for f32
@@ -136,8 +141,7 @@ fn planes_level<T>(level: arch::Level) -> arch::Level {
 pub fn prelu_inplace<T: Float>(x: &mut [T], weight: &[T], layout: ChannelLayout) {
     let s = shape(x.len(), weight.len(), layout);
     let level = dispatch::level();
-    let ranges = par::plan_in_place(x.len(), size_of::<T>(), s.row);
-    par::run(split_mut(x, &ranges), |x| {
+    let forward = |x: &mut [T]| {
         if s.run == 1 {
             for x in x.chunks_exact_mut(s.row) {
                 arch::product_select_inplace(level, &Swapped(&SlopedBy), Some(weight), x);
@@ -145,7 +149,12 @@ pub fn prelu_inplace<T: Float>(x: &mut [T], weight: &[T], layout: ChannelLayout)
         } else {
             arch::prelu_planes_inplace(level, weight, s.run, x);
         }
-    });
+    };
+    if !par::worth_splitting_in_place(x.len(), size_of::<T>()) {
+        return forward(x);
+    }
+    let ranges = par::plan(x.len(), size_of::<T>(), s.row);
+    par::run(split_mut(x, &ranges), forward);
 }
 
 /// PReLU backward: `dx` as the ramp backward with the channel's slope (`kink` at 0), and the
@@ -202,7 +211,6 @@ pub fn prelu_backward<T: Float>(
     // planes that end on whole cache lines.
     let by_channels = x.len() == s.row && s.run > 1;
     let planes_grain = s.run / gcd(s.run, 64) * 64;
-    let ranges = par::plan(x.len(), size_of::<T>(), if by_channels { planes_grain } else { block });
     // Large channel-first f32 and f64 `dx` goes out with streaming stores
     // (`run::streams`, as two inputs' output): measured on the project's AMD EPYC (Zen 4,
     // a scratch loop, 64 channels first, one thread, ns an element, four runs each), f32
@@ -234,13 +242,13 @@ pub fn prelu_backward<T: Float>(
         }
     };
     // Every block's sums, in order (by channels: the one block's, channel after channel).
-    let sums = if let [whole] = &ranges[..] {
-        // One thread: straight on this one, without the task list and the partials.
+    let sums = if !par::worth_splitting(x.len(), size_of::<T>()) {
+        // Straight on this thread, without the plan, the tasks and the partials.
         let mut sums = Vec::new();
-        debug_assert_eq!(*whole, 0..x.len());
         walk(x, dy, dx, 0, &mut sums);
         sums
     } else {
+        let ranges = par::plan(x.len(), size_of::<T>(), if by_channels { planes_grain } else { block });
         let mut partials: Vec<Vec<f64>> = vec![Vec::new(); ranges.len()];
         let tasks: Vec<_> = split_mut(dx, &ranges).into_iter().zip(partials.iter_mut()).zip(&ranges).collect();
         par::run(tasks, |((dx, partial), r)| walk(&x[r.clone()], &dy[r.clone()], dx, r.start / s.run, partial));
