@@ -1123,8 +1123,15 @@ pub(crate) unsafe fn product_select_16<T: Half, K: Product<T>, C: Convert16<T>>(
         return unsafe { dy_above_zero_16::<T, K, C>(k, a, b, out) };
     }
     if let Some(pieces) = k.pieces().filter(|_| C::PIECES_BY_MASKS) {
+        use Piece::Product;
         // SAFETY: forwarded from the caller.
-        return unsafe { pieces_16::<T, K, C>(k, &pieces, a, b, out) };
+        return unsafe {
+            match (pieces.below, pieces.at_t, pieces.cap, pieces.at_m) {
+                (Product, Product, true, Product) => pieces_16::<T, K, C, CAPPED_ALL_MULTIPLY>(k, &pieces, a, b, out),
+                (Product, Product, false, _) => pieces_16::<T, K, C, ALL_MULTIPLY>(k, &pieces, a, b, out),
+                _ => pieces_16::<T, K, C, ANY_PIECES>(k, &pieces, a, b, out),
+            }
+        };
     }
     let n = out.len().min(a.len()).min(b.len());
     let mut p = [T::zero(); 16];
@@ -1215,6 +1222,15 @@ unsafe fn dy_above_zero_16<T: Half, K: Product<T>, C: Convert16<T>>(k: &K, x: &[
     }
 }
 
+/// [`pieces_16`] for any [`Pieces`].
+const ANY_PIECES: u8 = 0;
+/// [`pieces_16`] for pieces with a cap where the lanes below `t`, at `t` and at `m` take
+/// the product (the ramp backward with the `Mid` kink and a slope).
+const CAPPED_ALL_MULTIPLY: u8 = 1;
+/// [`pieces_16`] for pieces without a cap where the lanes below `t` and at `t` take the
+/// product (the leaky backward with the `Mid` kink).
+const ALL_MULTIPLY: u8 = 2;
+
 /// `dx = k(x, dy)` for a binary op whose select is [`Pieces`], in one pass: widen `x` and
 /// `dy`, product, narrow, then the pieces by compares of the widened `x` against the
 /// widened `t` and `m` (exact, so in the order of the keys, and false for NaN) that pick
@@ -1223,10 +1239,15 @@ unsafe fn dy_above_zero_16<T: Half, K: Product<T>, C: Convert16<T>>(k: &K, x: &[
 /// keys, four instructions each: the ramp backward with the `Mid` kink on v4, one A/B
 /// run, f16 at 64K-256K 20-21 GB/s against 27-29 now, bf16 17-19 against 22-25.)
 ///
+/// `SHAPE` ([`ANY_PIECES`] or a shape that `pieces` has) picks the blends: where every
+/// kink multiplies, the lanes at and below `t` take the product in one blend, and no
+/// piece is looked up in the loop. The compares at `t` and `m` that the product makes
+/// for its factor are the compiler's to share with the blends.
+///
 /// # Safety
 /// AVX2, F16C and the features of `C` must be available.
 #[inline(always)]
-unsafe fn pieces_16<T: Half, K: Product<T>, C: Convert16<T>>(
+unsafe fn pieces_16<T: Half, K: Product<T>, C: Convert16<T>, const SHAPE: u8>(
     k: &K,
     pieces: &Pieces<f32>,
     x: &[T],
@@ -1243,18 +1264,39 @@ unsafe fn pieces_16<T: Half, K: Product<T>, C: Convert16<T>>(
             let (wide_x, g) = (C::widen16(x.as_ptr().add(i)), dy.as_ptr().add(i));
             let p = C::narrow16(k.product(wide_x, C::widen16(g)));
             let (zero, g) = (_mm256_setzero_si256(), _mm256_loadu_si256(g.cast()));
-            let pick = |piece: Piece| match piece {
-                Piece::Zero => zero,
-                Piece::Dy => g,
-                Piece::Product => p,
+            // Each blend by an ordered compare: a NaN `x` keeps the +0.0 it starts from.
+            let r = match SHAPE {
+                CAPPED_ALL_MULTIPLY => {
+                    let r = C::blend(C::compare::<_CMP_LT_OQ>(wide_x, m), zero, g);
+                    let r = C::blend(C::compare::<_CMP_LE_OQ>(wide_x, t), r, p);
+                    C::blend(C::compare::<_CMP_EQ_OQ>(wide_x, m), r, p)
+                }
+                ALL_MULTIPLY => {
+                    let r = C::blend(C::compare::<_CMP_GT_OQ>(wide_x, t), zero, g);
+                    C::blend(C::compare::<_CMP_LE_OQ>(wide_x, t), r, p)
+                }
+                _ => {
+                    let pick = |piece: Piece| match piece {
+                        Piece::Zero => zero,
+                        Piece::Dy => g,
+                        Piece::Product => p,
+                    };
+                    // `dy` above `t` (and below `m`), then the pieces below `t`, at `t`
+                    // and at `m` over it.
+                    let above_t = if pieces.cap {
+                        C::compare::<_CMP_LT_OQ>(wide_x, m)
+                    } else {
+                        C::compare::<_CMP_GT_OQ>(wide_x, t)
+                    };
+                    let mut r = C::blend(above_t, zero, g);
+                    r = C::blend(C::compare::<_CMP_LT_OQ>(wide_x, t), r, pick(pieces.below));
+                    r = C::blend(C::compare::<_CMP_EQ_OQ>(wide_x, t), r, pick(pieces.at_t));
+                    if pieces.cap {
+                        r = C::blend(C::compare::<_CMP_EQ_OQ>(wide_x, m), r, pick(pieces.at_m));
+                    }
+                    r
+                }
             };
-            let mut r = C::blend(C::compare::<_CMP_GT_OQ>(wide_x, t), zero, g);
-            r = C::blend(C::compare::<_CMP_EQ_OQ>(wide_x, t), r, pick(pieces.at_t));
-            r = C::blend(C::compare::<_CMP_LT_OQ>(wide_x, t), r, pick(pieces.below));
-            if pieces.cap {
-                r = C::blend(C::compare::<_CMP_EQ_OQ>(wide_x, m), r, pick(pieces.at_m));
-                r = C::blend(C::compare::<_CMP_GT_OQ>(wide_x, m), r, zero);
-            }
             _mm256_storeu_si256(dx.as_mut_ptr().add(i).cast(), r);
         }
         i += 16;
