@@ -560,8 +560,9 @@ pub(crate) unsafe fn prelu_planes_with<C: PreluTerms, T: Float, D: PreluDx<T>, O
     let far = planes.far();
     let ahead = PRELU_PREFETCH_AHEAD_BYTES / size_of::<T>();
     let planes_of = |s: usize| (0..s).step_by(run);
-    for (c, start) in planes_of(x.len()).enumerate() {
-        let channel = c % channels;
+    // The channels in turn, row after row (a counter, where a remainder per plane was a
+    // division per plane).
+    for (start, channel) in planes_of(x.len()).zip((0..channels).cycle()) {
         let mut lanes: SumLanes = [0.0; SUM_LANES];
         let leaky = planes.leaky_dx(channel);
         // A 16-bit plane of the one-compare kernel in one pass, where the level can (and
