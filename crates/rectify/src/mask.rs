@@ -263,15 +263,11 @@ pub fn bias_relu<T: Float>(a: &mut [T], bias: &[T], mask: Option<&mut ReluMask>)
         // relu(s) > 0 exactly where s > 0, so the mask can be packed from the output.
         arch::pack_positive(level, a, w);
     };
-    let split = par::worth_splitting_in_place(a.len(), size_of::<T>());
     match mask {
-        None if !split => arch::bias_relu_rows(level, a, bias),
-        None => {
-            par::run(split_mut(a, &par::plan(a.len(), size_of::<T>(), grain)), |a| arch::bias_relu_rows(level, a, bias))
-        }
+        None => crate::run::over_in_place_whole(grain, a, |_, a| arch::bias_relu_rows(level, a, bias)),
         Some(mask) => {
             mask.set_len_for_overwrite(a.len());
-            if !split {
+            if !par::worth_splitting_in_place(a.len(), size_of::<T>()) {
                 return with_mask(a, &mut mask.words);
             }
             let ranges = par::plan(a.len(), size_of::<T>(), grain);

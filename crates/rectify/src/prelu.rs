@@ -113,14 +113,7 @@ pub fn prelu<T: Float>(x: &[T], weight: &[T], layout: ChannelLayout, y: &mut [T]
             arch::prelu_planes(planes_level::<T>(level), x, weight, s.run, y);
         }
     };
-    // Below the split threshold straight on this thread, without a plan or tasks to
-    // allocate.
-    if !par::worth_splitting(x.len(), size_of::<T>()) {
-        return forward(x, y);
-    }
-    let ranges = par::plan(x.len(), size_of::<T>(), s.row);
-    let tasks: Vec<_> = split_mut(y, &ranges).into_iter().zip(&ranges).collect();
-    par::run(tasks, |(y, r)| forward(&x[r.clone()], y));
+    run::over_whole(s.row, y, |r, y| forward(&x[r], y));
 }
 
 /// The level whose code runs [`prelu`]'s planes: x86-64-v3's where v4 was chosen, for f32
@@ -150,11 +143,7 @@ pub fn prelu_inplace<T: Float>(x: &mut [T], weight: &[T], layout: ChannelLayout)
             arch::prelu_planes_inplace(level, weight, s.run, x);
         }
     };
-    if !par::worth_splitting_in_place(x.len(), size_of::<T>()) {
-        return forward(x);
-    }
-    let ranges = par::plan(x.len(), size_of::<T>(), s.row);
-    par::run(split_mut(x, &ranges), forward);
+    run::over_in_place_whole(s.row, x, |_, x| forward(x));
 }
 
 /// PReLU backward: `dx` as the ramp backward with the channel's slope (`kink` at 0), and the

@@ -77,29 +77,42 @@ pub fn with_stream_spans<R>(spans: usize, f: impl FnOnce() -> R) -> R {
 /// else over a [`par::plan`].
 #[inline(always)]
 fn over<T: Send>(out: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
-    over_if(par::worth_splitting(out.len(), size_of::<T>()), out, f)
+    over_whole(GRAIN, out, f)
 }
 
 /// [`over`] for calls that write over their input, which split later, or never on AMD
 /// ([`par::IN_PLACE_SPLIT_FACTOR`]).
 #[inline(always)]
 fn over_in_place<T: Send>(x: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
-    over_if(par::worth_splitting_in_place(x.len(), size_of::<T>()), x, f)
+    over_in_place_whole(GRAIN, x, f)
+}
+
+/// [`over`] with every split on a multiple of `grain` elements (whole rows of a call that
+/// takes them so).
+#[inline(always)]
+pub(crate) fn over_whole<T: Send>(grain: usize, out: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
+    over_if(par::worth_splitting(out.len(), size_of::<T>()), grain, out, f)
+}
+
+/// [`over_in_place`] with every split on a multiple of `grain` elements.
+#[inline(always)]
+pub(crate) fn over_in_place_whole<T: Send>(grain: usize, x: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
+    over_if(par::worth_splitting_in_place(x.len(), size_of::<T>()), grain, x, f)
 }
 
 /// [`over`] where `split` says whether the call splits.
 #[inline(always)]
-fn over_if<T: Send>(split: bool, out: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
+fn over_if<T: Send>(split: bool, grain: usize, out: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
     if !split {
         return f(0..out.len(), out);
     }
-    over_threads(out, f);
+    over_threads(grain, out, f);
 }
 
 /// The threaded part of [`over`], kept out of line so the single-thread path stays small.
 #[inline(never)]
-fn over_threads<T: Send>(out: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
-    let ranges = par::plan(out.len(), size_of::<T>(), GRAIN);
+fn over_threads<T: Send>(grain: usize, out: &mut [T], f: impl Fn(Range<usize>, &mut [T]) + Sync) {
+    let ranges = par::plan(out.len(), size_of::<T>(), grain);
     let tasks: Vec<_> = split_mut(out, &ranges).into_iter().zip(ranges.iter().cloned()).collect();
     par::run(tasks, |(part, r)| f(r, part));
 }
